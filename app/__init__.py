@@ -1,0 +1,1 @@
+"""Pepper: a studio patchbay service."""

@@ -1,0 +1,32 @@
+from functools import lru_cache
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration read from the environment or a `.env` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = ""
+    cors_origins: list[str] = []
+    # Worker threads that run sync endpoints; the connection pool is sized from it so that
+    # load queues for a thread instead of failing for want of a connection.
+    threadpool_size: int = 20
+    db_pool_timeout: float = 5.0
+    db_connect_timeout: int = 5
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, value: str) -> str:
+        # Compose and most tools write plain postgresql:// URLs; SQLAlchemy needs the driver named.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

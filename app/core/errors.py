@@ -1,0 +1,62 @@
+"""Domain errors. Services raise them; `register_error_handlers` maps each to one status code."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+logger = logging.getLogger("pepper")
+
+RETRY_AFTER_SECONDS = "2"
+
+
+class PepperError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(PepperError):
+    status_code = 404
+
+
+class Conflict(PepperError):
+    status_code = 409
+
+
+class Unavailable(PepperError):
+    status_code = 503
+
+
+def _detail(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+async def _pepper_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PepperError)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status_code == 503 else None
+    return _detail(exc.status_code, exc.detail, headers)
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("no database connection free in time: %s", exc)
+    return _detail(503, "Service busy, retry shortly", {"Retry-After": RETRY_AFTER_SECONDS})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Connection loss, server shutdown, deadlock or serialisation failure: all transient.
+    if isinstance(exc, OperationalError):
+        logger.warning("database unavailable: %s", exc)
+        return _detail(503, "Database unavailable", {"Retry-After": RETRY_AFTER_SECONDS})
+    logger.exception("unexpected database error", exc_info=exc)
+    return _detail(500, "Internal Server Error")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PepperError, _pepper_error)
+    app.add_exception_handler(PoolTimeoutError, _pool_timeout)
+    app.add_exception_handler(DBAPIError, _database_error)

@@ -1,0 +1,71 @@
+"""Row-lock helpers shared by the services (see the locking discipline in `app/services`)."""
+
+from collections.abc import Iterable
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.core.errors import Conflict, NotFound
+from app.models import PatchbayPoint, Port
+
+POINT_NOT_FOUND = "Patchbay point not found"
+PORT_NOT_FOUND = "Port not found"
+POINT_TAKEN = "Patchbay point already linked"
+
+
+def lock_points(session: Session, point_ids: Iterable[int]) -> None:
+    """Lock the given patchbay points in id order; 404 if any does not exist."""
+    wanted = sorted(set(point_ids))
+    if not wanted:
+        return
+    found = session.scalars(
+        select(PatchbayPoint.id)
+        .where(PatchbayPoint.id.in_(wanted))
+        .order_by(PatchbayPoint.id)
+        .with_for_update()
+    ).all()
+    if len(found) != len(wanted):
+        raise NotFound(POINT_NOT_FOUND)
+
+
+def lock_point_if_exists(session: Session, point_id: int) -> bool:
+    found = session.scalar(
+        select(PatchbayPoint.id).where(PatchbayPoint.id == point_id).with_for_update()
+    )
+    return found is not None
+
+
+def lock_port_and_holder(
+    session: Session, *, port_id: str, point_id: int
+) -> tuple[Port | None, Port | None]:
+    """Lock the port and whichever port holds the point, in id order.
+
+    Returns (port, holder); holder is None when the point is free or held by the port itself.
+    """
+    rows = session.scalars(
+        select(Port)
+        .where(or_(Port.id == port_id, Port.patchbay_id == point_id))
+        .order_by(Port.id)
+        .with_for_update()
+    ).all()
+    port = next((row for row in rows if row.id == port_id), None)
+    holder = next((row for row in rows if row.id != port_id and row.patchbay_id == point_id), None)
+    return port, holder
+
+
+def lock_port(session: Session, port_id: str) -> Port:
+    port = session.scalar(select(Port).where(Port.id == port_id).with_for_update())
+    if port is None:
+        raise NotFound(PORT_NOT_FOUND)
+    return port
+
+
+def flush(session: Session) -> None:
+    """Flush, turning a lost race on the one-port-per-point rule into a 409."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "uq_ports_patchbay_id" in str(exc.orig):
+            raise Conflict(POINT_TAKEN) from exc
+        raise

@@ -1,0 +1,36 @@
+"""Run Pepper locally: `make run`.
+
+With DATABASE_URL set, that server is used. Without it, an embedded PostgreSQL keeps its data
+in `.pgdata/` (kept between runs) and stops when this process does. Either way the schema is
+migrated to the latest revision before the API starts on port 8000 (PORT / HOST override).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from alembic import command
+from alembic.config import Config
+from scripts.embedded_db import ensure_database, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    if not os.environ.get("DATABASE_URL"):
+        pgdata = Path(os.environ.get("PEPPER_PGDATA", ROOT / ".pgdata"))
+        print(f"DATABASE_URL is not set: using the embedded PostgreSQL in {pgdata}", file=sys.stderr)
+        os.environ["DATABASE_URL"] = ensure_database(start_server(pgdata, delete_on_exit=False), "pepper")
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    uvicorn.run(
+        "app.main:app",
+        host=os.environ.get("HOST", "0.0.0.0"),
+        port=int(os.environ.get("PORT", "8000")),
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()
