@@ -1,12 +1,12 @@
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from alembic import context
+from app import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.core.config import get_settings
 from app.db.base import Base
-from app import models  # noqa: F401  (registers the tables on Base.metadata)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -36,7 +36,9 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             # Replicas starting together queue here; the first migrates, the others then find
             # the schema at head and have nothing to do.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
             context.run_migrations()
     engine.dispose()
 

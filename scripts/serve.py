@@ -6,13 +6,14 @@ migrated to the latest revision before the API starts on port 8000 (PORT / HOST 
 """
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import uvicorn
-
 from alembic import command
 from alembic.config import Config
+
 from scripts.embedded_db import ensure_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,8 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     if not os.environ.get("DATABASE_URL"):
         pgdata = Path(os.environ.get("PEPPER_PGDATA", ROOT / ".pgdata"))
-        print(f"DATABASE_URL is not set: using the embedded PostgreSQL in {pgdata}", file=sys.stderr)
-        os.environ["DATABASE_URL"] = ensure_database(start_server(pgdata, delete_on_exit=False), "pepper")
+        print(
+            f"DATABASE_URL is not set: using the embedded PostgreSQL in {pgdata}", file=sys.stderr
+        )
+        os.environ["DATABASE_URL"] = ensure_database(
+            start_server(pgdata, delete_on_exit=False).get_uri(), "pepper"
+        )
+        # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead
+        # lets the embedded server stop with us.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
     uvicorn.run(
         "app.main:app",

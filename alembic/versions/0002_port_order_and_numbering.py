@@ -35,7 +35,9 @@ def upgrade() -> None:
          WHERE ports.id = ordered.id
         """
     )
-    op.execute("SELECT setval('ports_position_seq', coalesce(max(position), 0) + 1, false) FROM ports")
+    op.execute(
+        "SELECT setval('ports_position_seq', coalesce(max(position), 0) + 1, false) FROM ports"
+    )
     op.alter_column(
         "ports",
         "position",

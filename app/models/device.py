@@ -27,5 +27,6 @@ class Device(Base):
     ports: Mapped[list[Port]] = relationship(
         back_populates="device",
         order_by="Port.position",
+        cascade="all, delete-orphan",
         passive_deletes=True,
     )

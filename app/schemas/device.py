@@ -48,8 +48,18 @@ class DeviceRead(DeviceDeleted):
                     "name": "Juno-106",
                     "type": "Synth",
                     "ports": [
-                        {"id": "dev-1-port-1", "label": "MIDI IN", "type": "Input", "patchbay_id": 1},
-                        {"id": "dev-1-port-2", "label": "OUT L", "type": "Output", "patchbay_id": None},
+                        {
+                            "id": "dev-1-port-1",
+                            "label": "MIDI IN",
+                            "type": "Input",
+                            "patchbay_id": 1,
+                        },
+                        {
+                            "id": "dev-1-port-2",
+                            "label": "OUT L",
+                            "type": "Output",
+                            "patchbay_id": None,
+                        },
                     ],
                 }
             ]

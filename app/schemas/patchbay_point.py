@@ -5,7 +5,9 @@ class PointRead(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
-            "examples": [{"id": 1, "name": "A1", "description": "Top row, jack 1", "type": "standard"}]
+            "examples": [
+                {"id": 1, "name": "A1", "description": "Top row, jack 1", "type": "standard"}
+            ]
         },
     )
 

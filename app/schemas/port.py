@@ -33,7 +33,9 @@ class PortRead(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
-            "examples": [{"id": "dev-1-port-1", "label": "MIDI IN", "type": "Input", "patchbay_id": 1}]
+            "examples": [
+                {"id": "dev-1-port-1", "label": "MIDI IN", "type": "Input", "patchbay_id": 1}
+            ]
         },
     )
 

@@ -28,9 +28,18 @@ def read_state(session: Session) -> dict[str, list[dict[str, Any]]]:
     devices: list[dict[str, Any]] = []
     ports: list[dict[str, Any]] = []
     last_device_id = None
-    for kind, row_id, name, description, type_, port_id, label, port_type, patchbay_id, _ in (
-        session.execute(_STATE_SQL)
-    ):
+    for (
+        kind,
+        row_id,
+        name,
+        description,
+        type_,
+        port_id,
+        label,
+        port_type,
+        patchbay_id,
+        _,
+    ) in session.execute(_STATE_SQL):
         if kind == "point":
             points.append({"id": row_id, "name": name, "description": description, "type": type_})
             continue

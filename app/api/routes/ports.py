@@ -38,9 +38,7 @@ def link_port(port_id: PortIdPath, data: LinkRequest, session: SessionDep) -> Li
     summary="Set or clear a port's patchbay point",
     responses=error_responses(404, 409, 413, 503),
 )
-def set_port_patchbay(
-    port_id: PortIdPath, data: PatchbayAssign, session: SessionDep
-) -> PortRead:
+def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, session: SessionDep) -> PortRead:
     """Wire the port to a free point, or free it with `null` (a missing field means null).
 
     Unlike `link`, this never takes a point over: a point held by another port is 409.
