@@ -149,17 +149,21 @@ def committing_client(app, engine: Engine) -> Iterator[TestClient]:  # type: ign
     empty_tables(engine)
 
 
+QUIET = ["--log-level", "warning", "--no-access-log"]
+
+
 class LiveServers:
     def __init__(self, database_url: str, count: int) -> None:
         self.urls: list[str] = []
         self.processes: list[subprocess.Popen[bytes]] = []
-        env = {**os.environ, "DATABASE_URL": database_url}
+        # Few worker threads, so that clients outnumber them many times over and every wait for
+        # a lock or a connection happens while the workers are all taken.
+        env = {**os.environ, "DATABASE_URL": database_url, "THREADPOOL_SIZE": "4"}
         for _ in range(count):
             port = free_port()
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
-                    + ["--log-level", "warning", "--no-access-log"],
+                    [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *QUIET],
                     cwd=ROOT,
                     env=env,
                 )

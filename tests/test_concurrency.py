@@ -1,0 +1,152 @@
+"""SPEC B2: concurrent writes from many threads and two API processes, with real commits."""
+
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx2 as httpx
+from sqlalchemy import Engine, text
+
+THREADS = 24
+
+
+def seed(engine: Engine, *, devices: int, ports_each: int, points: int) -> list[str]:
+    """Devices, ports and points inserted directly; returns the port ids."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO patchbay_points (id, name) SELECT n, 'P' || n FROM generate_series(1, :n) n"
+            ),
+            {"n": points},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, name, type) SELECT n, 'D' || n, 'Synth' FROM generate_series(1, :n) n"
+            ),
+            {"n": devices},
+        )
+        rows = conn.execute(
+            text(
+                "INSERT INTO ports (id, device_id, label, type) "
+                "SELECT 'dev-' || d || '-port-' || p, d, 'L' || p, 'Input' "
+                "FROM generate_series(1, :d) d, generate_series(1, :p) p ORDER BY d, p RETURNING id"
+            ),
+            {"d": devices, "p": ports_each},
+        )
+        return [row.id for row in rows]
+
+
+def run_all(calls: list[tuple[str, str, str, Any]]) -> list[httpx.Response]:
+    """Send every (method, base, path, json) call from a pool of threads at once."""
+    limits = httpx.Limits(max_connections=THREADS)
+    clients = {base: httpx.Client(timeout=30, limits=limits) for _, base, _, _ in calls}
+
+    def send(call: tuple[str, str, str, Any]) -> httpx.Response:
+        method, base, path, body = call
+        return clients[base].request(method, base + path, json=body)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        responses = list(pool.map(send, calls))
+    for client in clients.values():
+        client.close()
+    return responses
+
+
+def holders(engine: Engine, point: int) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(text("SELECT id FROM ports WHERE patchbay_id = :p"), {"p": point}))
+
+
+def test_simultaneous_links_onto_one_point_all_succeed_in_one_chain(
+    live: list[str], engine: Engine
+) -> None:
+    ports = seed(engine, devices=4, ports_each=15, points=1)
+    first, *others = ports
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ports SET patchbay_id = 1 WHERE id = :id"), {"id": first})
+
+    calls = [
+        ("POST", live[i % 2], f"/ports/{port}/link", {"patchbay_id": 1})
+        for i, port in enumerate(others)
+    ]
+    responses = run_all(calls)
+
+    assert [r.status_code for r in responses] == [200] * len(others)
+    # Serialised, the links form one chain: each took the point from the port linked just before
+    # it, starting from the port that held it at the outset.
+    took_from = {r.json()["id"]: r.json()["unlinked_port_id"] for r in responses}
+    assert Counter(took_from.values()).most_common(1)[0][1] == 1
+    taker_of = {previous: port for port, previous in took_from.items()}
+    chain = [first]
+    while chain[-1] in taker_of:
+        chain.append(taker_of[chain[-1]])
+    assert len(chain) == len(ports)
+    assert holders(engine, 1) == [chain[-1]]
+
+
+def test_random_relinking_never_fails(live: list[str], engine: Engine) -> None:
+    ports = seed(engine, devices=3, ports_each=10, points=6)
+    rng = random.Random(7)
+    calls = []
+    for i in range(300):
+        port = rng.choice(ports)
+        kind = rng.random()
+        if kind < 0.7:
+            calls.append(
+                ("POST", live[i % 2], f"/ports/{port}/link", {"patchbay_id": rng.randint(1, 6)})
+            )
+        elif kind < 0.85:
+            calls.append(
+                ("PUT", live[i % 2], f"/ports/{port}/patchbay", {"patchbay_id": rng.randint(1, 6)})
+            )
+        else:
+            calls.append(("POST", live[i % 2], f"/ports/{port}/unlink", None))
+    responses = run_all(calls)
+
+    for (method, _, path, _), response in zip(calls, responses, strict=True):
+        if method == "PUT":
+            assert response.status_code in (200, 409), (path, response.text)
+        else:
+            assert response.status_code == 200, (path, response.text)
+    for point in range(1, 7):
+        assert len(holders(engine, point)) <= 1
+
+
+def test_deletes_racing_links_give_no_500_and_no_deadlock(live: list[str], engine: Engine) -> None:
+    ports = seed(engine, devices=8, ports_each=6, points=4)
+    rng = random.Random(11)
+    calls = []
+    for i in range(200):
+        if i % 25 == 0:
+            calls.append(("DELETE", live[i % 2], f"/devices/{i // 25 + 1}", None))
+        else:
+            port = rng.choice(ports)
+            calls.append(
+                ("POST", live[i % 2], f"/ports/{port}/link", {"patchbay_id": rng.randint(1, 4)})
+            )
+    responses = run_all(calls)
+
+    codes = Counter(r.status_code for r in responses)
+    assert set(codes) <= {200, 404}, codes
+    for response in responses:
+        if response.status_code == 404:
+            assert response.json()["detail"] == "Port not found"
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM devices")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM ports")) == 0
+
+
+def test_devices_racing_for_one_point_get_one_201_and_409s(live: list[str], engine: Engine) -> None:
+    seed(engine, devices=0, ports_each=0, points=1)
+    body = {
+        "name": "X",
+        "type": "Synth",
+        "ports": [{"label": "A", "type": "Input", "patchbay_id": 1}],
+    }
+    responses = run_all([("POST", live[i % 2], "/devices", body) for i in range(30)])
+
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: 1, 409: 29}
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM devices")) == 1
