@@ -1,6 +1,6 @@
 """Run Pepper locally: `make run`.
 
-With DATABASE_URL set, that server is used. Without it, an embedded PostgreSQL keeps its data
+With DATABASE_URL set (environment or .env), that server is used. Without it, an embedded PostgreSQL keeps its data
 in `.pgdata/` (kept between runs) and stops when this process does. Either way the schema is
 migrated to the latest revision before the API starts on port 8000 (PORT / HOST override).
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from app.core.config import get_settings
 
 from scripts.embedded_db import ensure_database, start_server
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    if not os.environ.get("DATABASE_URL"):
+    if not get_settings().database_url:
         pgdata = Path(os.environ.get("PEPPER_PGDATA", ROOT / ".pgdata"))
         print(
             f"DATABASE_URL is not set: using the embedded PostgreSQL in {pgdata}", file=sys.stderr
@@ -28,6 +29,7 @@ def main() -> None:
         os.environ["DATABASE_URL"] = ensure_database(
             start_server(pgdata, delete_on_exit=False).get_uri(), "pepper"
         )
+        get_settings.cache_clear()
         # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead
         # lets the embedded server stop with us.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -204,3 +204,9 @@ def live(live_servers: LiveServers, engine: Engine) -> Iterator[list[str]]:
     empty_tables(engine)
     yield live_servers.urls
     empty_tables(engine)
+
+
+def pytest_report_header() -> str:
+    given = os.environ.get("TEST_DATABASE_URL")
+    source = f"TEST_DATABASE_URL ({given})" if given else "embedded PostgreSQL (started by the run)"
+    return f"database: {source}"
