@@ -5,7 +5,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api.routes import devices, health, ports, state
+from app.api.routes import devices, health, patchbay_points, ports, state
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.middleware import BodySizeLimit
@@ -22,6 +22,7 @@ TAGS = [
     {"name": "State", "description": "Everything at once, for the browser app."},
     {"name": "Devices", "description": "Synths, drum machines, effects, mixers."},
     {"name": "Ports", "description": "Wiring ports to patchbay points."},
+    {"name": "Patchbay points", "description": "The jacks of the studio's patchbay."},
 ]
 
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     register_error_handlers(app)
-    for module in (health, state, devices, ports):
+    for module in (health, state, patchbay_points, devices, ports):
         app.include_router(module.router)
     if app.state.settings.cors_origins:
         app.add_middleware(

@@ -1,8 +1,15 @@
 """Field types shared by every schema: the input limits of SPEC B7 live here."""
 
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -58,3 +65,19 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         503: "Database unavailable or busy; retry after `Retry-After` seconds",
     }
     return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
+
+
+class PatchModel(BaseModel):
+    """Base of PATCH bodies: every field optional, none nullable, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may be left out but not set to null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -1,6 +1,6 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.common import MAX_ITEMS, Name
+from app.schemas.common import MAX_ITEMS, Name, PatchModel
 from app.schemas.port import PortCreate, PortRead
 
 
@@ -65,3 +65,10 @@ class DeviceRead(DeviceDeleted):
             ]
         }
     )
+
+
+class DeviceUpdate(PatchModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Juno-106 (studio B)"}]})
+
+    name: Name | None = None
+    type: Name | None = None

@@ -1,9 +1,10 @@
-from typing import Annotated, Any
+from collections import Counter
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from app.models.port import PortType
-from app.schemas.common import DbInt, Name, PortId
+from app.schemas.common import MAX_ITEMS, DbInt, Name, PatchModel, PortId
 
 
 def _normalise_port_type(value: Any) -> Any:
@@ -78,4 +79,61 @@ class LinkResult(PortRead):
                 }
             ]
         }
+    )
+
+
+class PortUpdate(PatchModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"label": "MIDI IN A", "type": "Input"}]}
+    )
+
+    label: Name | None = None
+    type: PortTypeIn | None = None
+
+
+class BulkLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    port_id: PortId
+    patchbay_id: DbInt | None = Field(
+        description="The point to link the port to, or null to unlink it."
+    )
+
+
+class BulkLinkRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "links": [
+                        {"port_id": "dev-1-port-1", "patchbay_id": 1},
+                        {"port_id": "dev-1-port-2", "patchbay_id": 2},
+                        {"port_id": "dev-2-port-1", "patchbay_id": None},
+                    ]
+                }
+            ]
+        },
+    )
+
+    links: list[BulkLink] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @model_validator(mode="after")
+    def _each_port_and_point_once(self) -> Self:
+        ports = Counter(link.port_id for link in self.links)
+        points = Counter(link.patchbay_id for link in self.links if link.patchbay_id is not None)
+        twice = [str(key) for key, n in (ports + points).items() if n > 1]
+        if twice:
+            raise ValueError(
+                f"each port and each point may appear once; repeated: {', '.join(twice)}"
+            )
+        return self
+
+
+class BulkLinkResult(BaseModel):
+    ports: list[PortRead] = Field(
+        description="Every port of the request, as it is now, in request order."
+    )
+    unlinked_port_ids: list[str] = Field(
+        description="Ports not in the request that lost their point to it, sorted."
     )

@@ -1,15 +1,29 @@
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
 from app.models import Device, Port
-from app.schemas.device import DeviceCreate
+from app.schemas.device import DeviceCreate, DeviceUpdate
 from app.schemas.port import PortCreate
 from app.services.locks import POINT_TAKEN, flush, lock_points
 
 DEVICE_NOT_FOUND = "Device not found"
+
+# Next number for a device's new port: past the highest ever handed out, and past any port id
+# of that form typed in by hand.
+_NEXT_PORT_NUMBER = text(
+    """
+    UPDATE devices SET last_port_number = greatest(
+        last_port_number,
+        (SELECT coalesce(max(substring(id FROM '-port-([0-9]{1,9})$')::integer), 0)
+           FROM ports WHERE device_id = :device_id)
+    ) + 1
+    WHERE id = :device_id
+    RETURNING last_port_number
+    """
+)
 
 
 def port_id_for(device_id: int, number: int) -> str:
@@ -17,7 +31,8 @@ def port_id_for(device_id: int, number: int) -> str:
 
 
 def claim_points(session: Session, ports: list[PortCreate]) -> None:
-    """Lock the points new ports ask for; 404 if one is unknown, 409 if one is taken or asked twice."""
+    """Lock the points new ports ask for: 404 if one is unknown, 409 if one is taken or asked
+    for twice."""
     wanted = [port.patchbay_id for port in ports if port.patchbay_id is not None]
     if any(count > 1 for count in Counter(wanted).values()):
         raise Conflict(POINT_TAKEN)
@@ -26,19 +41,23 @@ def claim_points(session: Session, ports: list[PortCreate]) -> None:
         raise Conflict(POINT_TAKEN)
 
 
+def _new_port(device_id: int, number: int, data: PortCreate) -> Port:
+    return Port(
+        id=port_id_for(device_id, number),
+        device_id=device_id,
+        label=data.label,
+        type=data.type,
+        patchbay_id=data.patchbay_id,
+    )
+
+
 def create_device(session: Session, *, data: DeviceCreate) -> Device:
     claim_points(session, data.ports)
     device = Device(name=data.name, type=data.type, last_port_number=len(data.ports))
     session.add(device)
     flush(session)
     device.ports = [
-        Port(
-            id=port_id_for(device.id, number),
-            label=port.label,
-            type=port.type,
-            patchbay_id=port.patchbay_id,
-        )
-        for number, port in enumerate(data.ports, start=1)
+        _new_port(device.id, number, port) for number, port in enumerate(data.ports, start=1)
     ]
     flush(session)
     return device
@@ -46,12 +65,31 @@ def create_device(session: Session, *, data: DeviceCreate) -> Device:
 
 def get_device(session: Session, *, device_id: int, for_update: bool = False) -> Device:
     query = select(Device).where(Device.id == device_id)
-    if for_update:
-        query = query.with_for_update()
-    device = session.scalar(query)
+    device = session.scalar(query.with_for_update() if for_update else query)
     if device is None:
         raise NotFound(DEVICE_NOT_FOUND)
     return device
+
+
+def update_device(session: Session, *, device_id: int, data: DeviceUpdate) -> Device:
+    device = get_device(session, device_id=device_id, for_update=True)
+    for field, value in data.changes().items():
+        setattr(device, field, value)
+    flush(session)
+    return device
+
+
+def add_port(session: Session, *, device_id: int, data: PortCreate) -> Port:
+    """Add a port numbered after every port the device ever had."""
+    # Locks the device row first (devices before points, as everywhere).
+    number = session.scalar(_NEXT_PORT_NUMBER, {"device_id": device_id})
+    if number is None:
+        raise NotFound(DEVICE_NOT_FOUND)
+    claim_points(session, [data])
+    port = _new_port(device_id, number, data)
+    session.add(port)
+    flush(session)
+    return port
 
 
 def delete_device(session: Session, *, device_id: int) -> Device:

@@ -1,7 +1,9 @@
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
 from app.models import Port
+from app.schemas.port import PortUpdate
 from app.services.locks import (
     POINT_NOT_FOUND,
     POINT_TAKEN,
@@ -57,3 +59,38 @@ def set_port_patchbay(session: Session, *, port_id: str, patchbay_id: int | None
 
 def unlink_port(session: Session, *, port_id: str) -> Port:
     return set_port_patchbay(session, port_id=port_id, patchbay_id=None)
+
+
+def get_port(session: Session, *, port_id: str) -> Port:
+    port = session.get(Port, port_id)
+    if port is None:
+        raise NotFound(PORT_NOT_FOUND)
+    return port
+
+
+def list_ports(
+    session: Session, *, device_id: int | None = None, linked: bool | None = None
+) -> list[Port]:
+    """Ports by device, each device's in creation order, optionally filtered."""
+    query = select(Port).order_by(Port.device_id, Port.position)
+    if device_id is not None:
+        query = query.where(Port.device_id == device_id)
+    if linked is not None:
+        query = query.where(Port.patchbay_id.is_not(None) if linked else Port.patchbay_id.is_(None))
+    return list(session.scalars(query))
+
+
+def update_port(session: Session, *, port_id: str, data: PortUpdate) -> Port:
+    port = lock_port(session, port_id)
+    for field, value in data.changes().items():
+        setattr(port, field, value)
+    flush(session)
+    return port
+
+
+def delete_port(session: Session, *, port_id: str) -> Port:
+    """Delete the port; its point, if any, becomes free."""
+    port = lock_port(session, port_id)
+    session.delete(port)
+    flush(session)
+    return port

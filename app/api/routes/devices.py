@@ -1,18 +1,39 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
+from pydantic_core import to_json
 
 from app.api.deps import SessionDep
+from app.api.paths import DeviceIdPath
 from app.api.responses import json_response
-from app.schemas.common import INT32_MAX, INT32_MIN, error_responses
-from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead
+from app.core.errors import NotFound
+from app.schemas.common import error_responses
+from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead, DeviceUpdate
+from app.schemas.port import PortCreate, PortRead
 from app.services import devices as service
+from app.services.reads import find_device, list_devices
 
 router = APIRouter(prefix="/devices", tags=["Devices"])
 
-DeviceIdPath = Annotated[
-    int, Path(ge=INT32_MIN, le=INT32_MAX, description="Device id", examples=[1])
-]
+
+@router.get(
+    "", response_model=list[DeviceRead], summary="List devices", responses=error_responses(503)
+)
+def list_all_devices(session: SessionDep) -> Response:
+    """Every device by id, each with its ports in creation order."""
+    return Response(to_json(list_devices(session)), media_type="application/json")
+
+
+@router.get(
+    "/{device_id}",
+    response_model=DeviceRead,
+    summary="Get a device",
+    responses=error_responses(404, 503),
+)
+def get_device(device_id: DeviceIdPath, session: SessionDep) -> Response:
+    """One device with its ports in creation order."""
+    device = find_device(session, device_id=device_id)
+    if device is None:
+        raise NotFound(service.DEVICE_NOT_FOUND)
+    return Response(to_json(device), media_type="application/json")
 
 
 @router.post(
@@ -30,7 +51,41 @@ def create_device(data: DeviceCreate, session: SessionDep) -> Response:
     new ports) is 409.
     """
     device = service.create_device(session, data=data)
-    return json_response(DeviceRead.model_validate(device), status_code=201)
+    response = json_response(DeviceRead.model_validate(device), status_code=201)
+    response.headers["Location"] = f"/devices/{device.id}"
+    return response
+
+
+@router.patch(
+    "/{device_id}",
+    response_model=DeviceRead,
+    summary="Rename or retype a device",
+    responses=error_responses(404, 413, 503),
+)
+def update_device(device_id: DeviceIdPath, data: DeviceUpdate, session: SessionDep) -> Response:
+    """Change `name` and/or `type`; fields left out stay as they are."""
+    device = service.update_device(session, device_id=device_id, data=data)
+    return json_response(DeviceRead.model_validate(device))
+
+
+@router.post(
+    "/{device_id}/ports",
+    status_code=201,
+    response_model=PortRead,
+    tags=["Ports"],
+    summary="Add a port to a device",
+    responses=error_responses(404, 409, 413, 503),
+)
+def add_port(device_id: DeviceIdPath, data: PortCreate, session: SessionDep) -> Response:
+    """Add a port. Its number continues the device's numbering and is never reused: after
+    `…-port-3` is deleted, the next new port is `…-port-4` if 3 was the highest ever used.
+
+    A `patchbay_id` follows the rules of creating a device (404 unknown, 409 taken).
+    """
+    port = service.add_port(session, device_id=device_id, data=data)
+    response = json_response(PortRead.model_validate(port), status_code=201)
+    response.headers["Location"] = f"/ports/{port.id}"
+    return response
 
 
 @router.delete(

@@ -1,16 +1,94 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Query, Response
+from pydantic import TypeAdapter
 
 from app.api.deps import SessionDep
+from app.api.paths import PortIdPath
 from app.api.responses import json_response
-from app.schemas.common import PortId, error_responses
-from app.schemas.port import LinkRequest, LinkResult, PatchbayAssign, PortRead
+from app.schemas.common import INT32_MAX, INT32_MIN, error_responses
+from app.schemas.port import (
+    BulkLinkRequest,
+    BulkLinkResult,
+    LinkRequest,
+    LinkResult,
+    PatchbayAssign,
+    PortRead,
+    PortUpdate,
+)
+from app.services import bulk_link as bulk_service
 from app.services import ports as service
 
 router = APIRouter(prefix="/ports", tags=["Ports"])
 
-PortIdPath = Annotated[PortId, Path(description="Port id", examples=["dev-1-port-1"])]
+_PORT_LIST = TypeAdapter(list[PortRead])
+
+
+@router.get("", response_model=list[PortRead], summary="List ports", responses=error_responses(503))
+def list_ports(
+    session: SessionDep,
+    device_id: Annotated[
+        int | None, Query(ge=INT32_MIN, le=INT32_MAX, description="Only this device's ports")
+    ] = None,
+    linked: Annotated[
+        bool | None, Query(description="Only ports linked to a point (true) or free (false)")
+    ] = None,
+) -> Response:
+    """Ports by device, each device's in creation order, optionally filtered."""
+    ports = service.list_ports(session, device_id=device_id, linked=linked)
+    body = _PORT_LIST.dump_json([PortRead.model_validate(port) for port in ports])
+    return Response(body, media_type="application/json")
+
+
+@router.post(
+    "/bulk-link",
+    response_model=BulkLinkResult,
+    summary="Apply a whole patch at once",
+    responses=error_responses(404, 413, 503),
+)
+def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
+    """Link (with take-over) or, for a null `patchbay_id`, unlink up to 500 ports in one
+    transaction. Each port and each point may appear once (422 otherwise); an unknown port or
+    point is 404 and changes nothing.
+
+    `unlinked_port_ids` lists the ports outside the request that lost their point to it.
+    """
+    ports, unlinked = bulk_service.bulk_link(session, links=data.links)
+    result = BulkLinkResult(
+        ports=[PortRead.model_validate(port) for port in ports], unlinked_port_ids=unlinked
+    )
+    return json_response(result)
+
+
+@router.get(
+    "/{port_id}", response_model=PortRead, summary="Get a port", responses=error_responses(404, 503)
+)
+def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
+    """One port."""
+    return json_response(PortRead.model_validate(service.get_port(session, port_id=port_id)))
+
+
+@router.patch(
+    "/{port_id}",
+    response_model=PortRead,
+    summary="Relabel or retype a port",
+    responses=error_responses(404, 413, 503),
+)
+def update_port(port_id: PortIdPath, data: PortUpdate, session: SessionDep) -> Response:
+    """Change `label` and/or `type` (`type` accepts any case, like on creation)."""
+    port = service.update_port(session, port_id=port_id, data=data)
+    return json_response(PortRead.model_validate(port))
+
+
+@router.delete(
+    "/{port_id}",
+    response_model=PortRead,
+    summary="Delete a port",
+    responses=error_responses(404, 503),
+)
+def delete_port(port_id: PortIdPath, session: SessionDep) -> Response:
+    """Delete the port; its patchbay point, if any, becomes free. Its number is not reused."""
+    return json_response(PortRead.model_validate(service.delete_port(session, port_id=port_id)))
 
 
 @router.post(

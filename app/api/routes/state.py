@@ -4,7 +4,7 @@ from pydantic_core import to_json
 from app.api.deps import SessionDep
 from app.schemas.common import error_responses
 from app.schemas.state import StateRead
-from app.services.state import read_state
+from app.services.reads import read_state
 
 router = APIRouter(tags=["State"])
 

@@ -1,0 +1,96 @@
+from fastapi import APIRouter, Response
+from pydantic import TypeAdapter
+from pydantic_core import to_json
+
+from app.api.deps import SessionDep
+from app.api.paths import PointIdPath
+from app.api.responses import json_response
+from app.schemas.common import error_responses
+from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
+from app.services import patchbay_points as service
+from app.services.reads import list_points
+
+router = APIRouter(prefix="/patchbay-points", tags=["Patchbay points"])
+
+_POINT_LIST = TypeAdapter(list[PointRead])
+
+
+@router.get(
+    "",
+    response_model=list[PointRead],
+    summary="List patchbay points",
+    responses=error_responses(503),
+)
+def list_patchbay_points(session: SessionDep) -> Response:
+    """Every patchbay point, by id."""
+    return Response(to_json(list_points(session)), media_type="application/json")
+
+
+@router.get(
+    "/{point_id}",
+    response_model=PointRead,
+    summary="Get a patchbay point",
+    responses=error_responses(404, 503),
+)
+def get_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
+    """One patchbay point."""
+    return json_response(PointRead.model_validate(service.get_point(session, point_id=point_id)))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PointRead,
+    summary="Create a patchbay point",
+    responses=error_responses(413, 503),
+)
+def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
+    """Create a point; `description` defaults to `""` and `type` to `"standard"`.
+
+    The answer's `Location` header is the new point's address.
+    """
+    [point] = service.create_points(session, points=[data])
+    response = json_response(PointRead.model_validate(point), status_code=201)
+    response.headers["Location"] = f"/patchbay-points/{point.id}"
+    return response
+
+
+@router.post(
+    "/bulk",
+    status_code=201,
+    response_model=list[PointRead],
+    summary="Create many patchbay points at once",
+    responses=error_responses(413, 503),
+)
+def create_patchbay_points(data: PointBulkCreate, session: SessionDep) -> Response:
+    """Create 1 to 500 points in one transaction (all or nothing), e.g. a whole 48- or 96-point
+    patchbay. They are returned in the order given."""
+    points = service.create_points(session, points=data.points)
+    body = _POINT_LIST.dump_json([PointRead.model_validate(point) for point in points])
+    return Response(body, status_code=201, media_type="application/json")
+
+
+@router.patch(
+    "/{point_id}",
+    response_model=PointRead,
+    summary="Change a patchbay point",
+    responses=error_responses(404, 413, 503),
+)
+def update_patchbay_point(
+    point_id: PointIdPath, data: PointUpdate, session: SessionDep
+) -> Response:
+    """Change any of `name`, `description`, `type`; fields left out stay as they are."""
+    point = service.update_point(session, point_id=point_id, data=data)
+    return json_response(PointRead.model_validate(point))
+
+
+@router.delete(
+    "/{point_id}",
+    response_model=PointRead,
+    summary="Delete a patchbay point",
+    responses=error_responses(404, 409, 503),
+)
+def delete_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
+    """Delete a point that no port is linked to (409 `Patchbay point is in use` otherwise)."""
+    point = service.delete_point(session, point_id=point_id)
+    return json_response(PointRead.model_validate(point))

@@ -1,0 +1,167 @@
+"""The API under load: a uvicorn process of our own, or a server someone else started."""
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 15
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Message
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory of the server process, in MB (1024 x 1024 bytes)."""
+
+    peak_mb: float  # VmHWM: the most it held since start, or since the last reset
+    rss_mb: float  # VmRSS: what it holds now
+
+
+def get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 30) -> Reply:
+    """A plain GET that returns error statuses (and 304) instead of raising them."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Reply(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers, error.read())
+
+
+def require_loopback(url: str) -> None:
+    """Refuse to load anything but this machine: the benchmark is for local servers only."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise SystemExit(f"refusing to load {url}: only 127.0.0.1, localhost or [::1] may be targeted")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ApiServer:
+    """A running API; `process` is None for a server the benchmark did not start."""
+
+    def __init__(self, base_url: str, process: subprocess.Popen[bytes] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.process = process
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def reset_peak_memory(self) -> bool:
+        """Start VmHWM afresh from the current RSS, so each scenario gets its own peak.
+
+        Writing 5 to clear_refs does that (Linux 4.0+); without it the peak would be the
+        highest of every scenario run on this process so far.
+        """
+        if self.process is None:
+            return False
+        try:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
+
+    def memory(self) -> Memory | None:
+        if self.process is None:
+            return None
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmHWM", "VmRSS"):
+                fields[name] = int(value.split()[0]) / 1024  # reported in kB
+        return Memory(peak_mb=fields["VmHWM"], rss_mb=fields["VmRSS"])
+
+
+@contextmanager
+def external_server(base_url: str) -> Iterator[ApiServer]:
+    require_loopback(base_url)
+    server = ApiServer(base_url)
+    wait_until_up(server)
+    yield server
+
+
+@contextmanager
+def started_server(database_url: str, log_path: Path) -> Iterator[ApiServer]:
+    """One uvicorn worker serving `database_url`, stopped on the way out whatever happens."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        # The server's warnings go to a file, so they cannot break up the results table.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = ApiServer(f"http://127.0.0.1:{port}", process)
+        try:
+            wait_until_up(server, log_path)
+            yield server
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until_up(server: ApiServer, log_path: Path | None = None) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process is not None and server.process.poll() is not None:
+            raise RuntimeError(f"the API exited with {server.process.returncode}{_log_tail(log_path)}")
+        try:
+            if get(server.url("/health"), timeout=1).status == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise RuntimeError(f"{server.base_url}/health did not answer 200{_log_tail(log_path)}")
+
+
+def _log_tail(log_path: Path | None) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    lines = log_path.read_text(errors="replace").splitlines()[-20:]
+    return "; its log ends:\n" + "\n".join(lines)
