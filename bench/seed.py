@@ -37,7 +37,8 @@ class Studio:
         return f"pepper_bench_{self.name}"
 
 
-# /state is about 27 kB of JSON for the small studio and 1.6 MB for the large one.
+# /state is about 27 kB of JSON for the small studio and 1.6 MB for the large one
+# (descriptions and labels are there to give the rows a realistic width).
 SMALL = Studio("small", devices=30, ports_per_device=8, points=96, linked_ports=96)
 LARGE = Studio("large", devices=1000, ports_per_device=16, points=4000, linked_ports=4000)
 STUDIOS = {studio.name: studio for studio in (SMALL, LARGE)}
@@ -69,8 +70,8 @@ def migrate(database_url: str) -> None:
 
 
 _POINTS = """
-    INSERT INTO patchbay_points (id, name)
-    SELECT n, 'A' || n FROM generate_series(1, %(points)s) AS n
+    INSERT INTO patchbay_points (id, name, description)
+    SELECT n, 'A' || n, 'Row A, jack ' || n FROM generate_series(1, %(points)s) AS n
 """
 
 _DEVICES = """
@@ -82,12 +83,12 @@ _DEVICES = """
 # Sorted, so `position` (filled by its sequence per inserted row) follows device and number.
 _PORTS = """
     INSERT INTO ports (id, device_id, label, type, patchbay_id)
-    SELECT format('dev-%%s-port-%%s', d, n), d, 'Port ' || n,
-           (CASE WHEN mod(n, 2) = 1 THEN 'Input' ELSE 'Output' END)::port_type,
+    SELECT format('dev-%%s-port-%%s', d, n), d, kind || ' ' || n, kind::port_type,
            CASE WHEN g <= %(linked_ports)s THEN g END
       FROM generate_series(1, %(devices)s) AS d,
            generate_series(1, %(ports_per_device)s) AS n,
-           LATERAL (SELECT (d - 1) * %(ports_per_device)s + n AS g) AS global
+           LATERAL (SELECT (d - 1) * %(ports_per_device)s + n AS g,
+                           CASE WHEN mod(n, 2) = 1 THEN 'Input' ELSE 'Output' END AS kind) AS port
      ORDER BY d, n
 """
 

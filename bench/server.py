@@ -150,7 +150,9 @@ def wait_until_up(server: ApiServer, log_path: Path | None = None) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.process is not None and server.process.poll() is not None:
-            raise RuntimeError(f"the API exited with {server.process.returncode}{_log_tail(log_path)}")
+            raise RuntimeError(
+                f"the API exited with {server.process.returncode}{_log_tail(log_path)}"
+            )
         try:
             if get(server.url("/health"), timeout=1).status == 200:
                 return

@@ -44,9 +44,10 @@ def require_wrk() -> None:
 
 
 def wrk_version() -> str:
-    # `wrk -v` prints its version line and then the usage, exiting 1.
+    # `wrk -v` prints "wrk VERSION [epoll] Copyright ..." and then the usage, exiting 1.
     done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    return done.stdout.splitlines()[0].strip() if done.stdout else "unknown"
+    first = done.stdout.splitlines()[0] if done.stdout else "unknown"
+    return first.partition(" [")[0].strip()
 
 
 def run_wrk(

@@ -13,8 +13,8 @@ from pathlib import Path
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from app.core.config import get_settings
 
+from app.core.config import get_settings
 from scripts.embedded_db import ensure_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -150,3 +150,55 @@ def test_devices_racing_for_one_point_get_one_201_and_409s(live: list[str], engi
     assert codes == {201: 1, 409: 29}
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM devices")) == 1
+
+
+def test_bulk_links_racing_links_and_deletes_never_deadlock(
+    live: list[str], engine: Engine
+) -> None:
+    ports = seed(engine, devices=4, ports_each=8, points=10)
+    rng = random.Random(5)
+    calls: list[tuple[str, str, str, Any]] = []
+    for i in range(240):
+        base, roll = live[i % 2], rng.random()
+        if roll < 0.4:
+            chosen = rng.sample(ports, 4)
+            targets = rng.sample([*range(1, 11), None, None], 4)
+            links = [{"port_id": p, "patchbay_id": t} for p, t in zip(chosen, targets, strict=True)]
+            calls.append(("POST", base, "/ports/bulk-link", {"links": links}))
+        elif roll < 0.85:
+            calls.append(
+                (
+                    "POST",
+                    base,
+                    f"/ports/{rng.choice(ports)}/link",
+                    {"patchbay_id": rng.randint(1, 10)},
+                )
+            )
+        elif roll < 0.95:
+            calls.append(("DELETE", base, f"/ports/{rng.choice(ports)}", None))
+        else:
+            calls.append(("DELETE", base, f"/patchbay-points/{rng.randint(1, 10)}", None))
+    responses = run_all(calls)
+
+    allowed = {
+        "/ports/bulk-link": {200, 404},
+        "link": {200, 404},
+        "port": {200, 404},
+        "point": {200, 404, 409},
+    }
+    for (method, _, path, _), response in zip(calls, responses, strict=True):
+        kind = (
+            path
+            if path == "/ports/bulk-link"
+            else "link"
+            if path.endswith("/link")
+            else "point"
+            if "patchbay-points" in path
+            else "port"
+        )
+        assert response.status_code in allowed[kind], (method, path, response.text)
+    with engine.connect() as conn:
+        taken = conn.scalars(
+            text("SELECT patchbay_id FROM ports WHERE patchbay_id IS NOT NULL")
+        ).all()
+    assert len(taken) == len(set(taken))

@@ -29,7 +29,7 @@ def test_every_operation_has_a_summary_description_and_tag(openapi: dict[str, An
         assert operation.get("summary"), (method, path)
         assert operation.get("description"), (method, path)
         assert set(operation["tags"]) <= {tag["name"] for tag in openapi["tags"]}
-    assert EXPECTED_TAGS <= {tag["name"] for tag in openapi["tags"]}
+    assert {tag["name"] for tag in openapi["tags"]} >= EXPECTED_TAGS
 
 
 def test_every_request_body_has_an_example(openapi: dict[str, Any]) -> None:

@@ -1,0 +1,241 @@
+"""Scenario results, the machine they ran on, and the table and files that report them."""
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.server import Memory
+from bench.wrk import CONNECTIONS, THREADS, WrkResult, wrk_version
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    studio: str
+    # Statuses outside 2xx that still count as success (304 for a conditional GET).
+    also_ok: frozenset[int] = frozenset()
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    wrk: WrkResult | None = None
+    memory: Memory | None = None
+    skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def failures(self) -> dict[int, int]:
+        """Responses by status that are neither 2xx nor accepted by the scenario."""
+        if self.wrk is None:
+            return {}
+        return {
+            status: count
+            for status, count in sorted(self.wrk.statuses.items())
+            if not 200 <= status < 300 and status not in self.scenario.also_ok
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "key": self.scenario.key,
+            "title": self.scenario.title,
+            "studio": self.scenario.studio,
+            "skipped": self.skipped,
+            "notes": self.notes,
+        }
+        if self.wrk is not None:
+            data |= {
+                "requests": self.wrk.requests,
+                "duration_s": round(self.wrk.duration_s, 3),
+                "requests_per_s": round(self.wrk.requests_per_s, 1),
+                "latency_ms": {
+                    name: round(value, 2) for name, value in self.wrk.latency_ms.items()
+                },
+                "bytes_read": self.wrk.bytes_read,
+                "statuses": {str(status): count for status, count in self.wrk.statuses.items()},
+                "failures": {str(status): count for status, count in self.failures().items()},
+                "failure_count": sum(self.failures().values()),
+                "socket_errors": self.wrk.socket_errors,
+            }
+        if self.memory is not None:
+            data |= {
+                "peak_rss_mb": round(self.memory.peak_mb, 1),
+                "rss_after_mb": round(self.memory.rss_mb, 1),
+            }
+        return data
+
+
+def machine_info(admin_url: str | None) -> dict[str, Any]:
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": _cpu_model(),
+        "memory_gb": _memory_gb(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": _postgres_version(admin_url),
+        "wrk": wrk_version(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        # Uncommitted changes mean the numbers are for more than the commit above.
+        "git_dirty": bool(_git("status", "--porcelain")),
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or "unknown"
+
+
+def _memory_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024**2, 1)
+    return 0.0
+
+
+def _postgres_version(admin_url: str | None) -> str:
+    if admin_url is None:
+        return "unknown (BENCH_URL without BENCH_DATABASE_URL)"
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+HEADERS = (
+    "scenario",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "requests",
+    "responses",
+    "failures",
+    "socket errors",
+    "peak RSS MB",
+    "RSS after MB",
+)
+
+
+def _row(result: ScenarioResult) -> list[str]:
+    label = f"{result.scenario.key}. {result.scenario.title}"
+    if result.wrk is None:
+        return [label, "skipped", *["-"] * (len(HEADERS) - 2)]
+    wrk = result.wrk
+    failures = result.failures()
+    socket_errors = sum(wrk.socket_errors.values())
+    return [
+        label,
+        f"{wrk.requests_per_s:,.1f}",
+        f"{wrk.latency_ms['p50']:.2f}",
+        f"{wrk.latency_ms['p99']:.2f}",
+        f"{wrk.requests:,}",
+        _by_status(wrk.statuses),
+        f"{sum(failures.values())} ({_by_status(failures)})" if failures else "0",
+        str(socket_errors) if socket_errors else "0",
+        f"{result.memory.peak_mb:.1f}" if result.memory else "-",
+        f"{result.memory.rss_mb:.1f}" if result.memory else "-",
+    ]
+
+
+def _by_status(counts: dict[int, int]) -> str:
+    return ", ".join(f"{status}: {count:,}" for status, count in sorted(counts.items()))
+
+
+def render_table(results: Sequence[ScenarioResult]) -> str:
+    """A Markdown table padded to line up, so it reads the same in a terminal and in a file."""
+    rows = [list(HEADERS), *(_row(result) for result in results)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(HEADERS))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    separator = ["-" * widths[0], *("-" * (width - 1) + ":" for width in widths[1:])]
+    return "\n".join([line(rows[0]), line(separator), *(line(row) for row in rows[1:])])
+
+
+def render_notes(results: Sequence[ScenarioResult]) -> list[str]:
+    notes = [f"{r.scenario.key}. skipped: {r.skipped}" for r in results if r.skipped]
+    notes += [f"{r.scenario.key}. {note}" for r in results for note in r.notes]
+    return notes
+
+
+def render_markdown(payload: dict[str, Any], results: Sequence[ScenarioResult]) -> str:
+    machine = payload["machine"]
+    config = payload["config"]
+    commit = machine["git_commit"][:12] + (
+        " (with uncommitted changes)" if machine["git_dirty"] else ""
+    )
+    lines = [
+        f"# Pepper benchmark, {payload['finished_at']}",
+        "",
+        f"- commit {commit}",
+        f"- {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gb']} GB, "
+        f"Linux {machine['kernel']}",
+        f"- Python {machine['python']}, PostgreSQL {machine['postgresql']}, {machine['wrk']}",
+        f"- wrk: {config['threads']} threads, {config['connections']} connections, "
+        f"{config['duration_s']} s per scenario; one uvicorn worker per studio",
+        f"- studios: {_studios_line(payload['studios'])}",
+        "",
+        render_table(results),
+        "",
+        *(f"- {note}" for note in render_notes(results)),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _studios_line(studios: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for name, studio in studios.items():
+        size = studio.get("state_bytes")
+        shown = f", /state {size / 1000:,.1f} kB" if size else ""
+        parts.append(
+            f"{name} {studio['devices']} devices x {studio['ports_per_device']} ports, "
+            f"{studio['points']} points, {studio['linked_ports']} linked{shown}"
+        )
+    return "; ".join(parts)
+
+
+def build_payload(
+    *,
+    machine: dict[str, Any],
+    config: dict[str, Any],
+    studios: dict[str, dict[str, Any]],
+    results: Sequence[ScenarioResult],
+) -> dict[str, Any]:
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "config": {**config, "threads": THREADS, "connections": CONNECTIONS},
+        "studios": studios,
+        "scenarios": [result.to_json() for result in results],
+    }
+
+
+def write_results(
+    directory: Path, payload: dict[str, Any], results: Sequence[ScenarioResult]
+) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "latest.json"
+    markdown_path = directory / "latest.md"
+    json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    markdown_path.write_text(render_markdown(payload, results))
+    return [json_path, markdown_path]
