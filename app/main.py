@@ -33,7 +33,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         raise RuntimeError("DATABASE_URL is not set (use `make run` for a local database)")
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
     engine = create_db_engine(settings)
+    app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     try:
         yield
     finally:

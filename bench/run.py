@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -114,7 +115,10 @@ def database_server(stack: ExitStack, config: Config) -> str | None:
     log("BENCH_DATABASE_URL is not set: starting an embedded PostgreSQL")
     workdir = Path(tempfile.mkdtemp(prefix="pepper-bench-"))
     on_exit(stack, "remove the embedded server's directory", lambda: shutil.rmtree(workdir))
-    server = start_server(workdir / "pg", delete_on_exit=True)
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (always so under root and in CI).
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        server = start_server(workdir / "pg", delete_on_exit=True)
     on_exit(stack, "stop the embedded PostgreSQL", server.cleanup)
     return str(server.get_uri())
 
@@ -143,7 +147,8 @@ def state_size(server: ApiServer) -> int:
     """GET /state once: checks the studio is there, warms the server up, and sizes the body."""
     reply = get(server.url("/state"))
     if reply.status != 200:
-        raise RuntimeError(f"GET /state answered {reply.status}: {reply.body[:200]!r}")
+        where = " (see its log in bench/results/)" if server.process is not None else ""
+        raise RuntimeError(f"GET /state answered {reply.status}{where}: {reply.body[:200]!r}")
     return len(reply.body)
 
 
@@ -270,4 +275,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The ExitStack has already stopped the servers and dropped the databases.
+        log("interrupted")
+        sys.exit(130)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import httpx2 as httpx
@@ -24,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_db
+from app.api.deps import get_db, get_reader
 from app.core.config import Settings
 from app.main import create_app
 from scripts.embedded_db import ensure_database, start_server, with_database
@@ -131,6 +132,8 @@ def client(app, db: Session) -> Iterator[TestClient]:  # type: ignore[no-untyped
             raise
 
     app.dependency_overrides[get_db] = shared_session
+    # Reads go through the same transaction, so they see what the test wrote.
+    app.dependency_overrides[get_reader] = lambda: lambda: nullcontext(db.connection())
     with TestClient(app) as test_client:
         yield test_client
     app.dependency_overrides.clear()

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
@@ -11,17 +11,17 @@ from app.services.locks import POINT_TAKEN, flush, lock_points
 
 DEVICE_NOT_FOUND = "Device not found"
 
-# Next number for a device's new port: past the highest ever handed out, and past any port id
-# of that form typed in by hand.
-_NEXT_PORT_NUMBER = text(
+# The device row, locked, with the next number for a new port: past the highest ever handed
+# out, and past any port id of that form typed in by hand.
+_LOCK_DEVICE_FOR_NEW_PORT = text(
     """
-    UPDATE devices SET last_port_number = greatest(
+    SELECT greatest(
         last_port_number,
         (SELECT coalesce(max(substring(id FROM '-port-([0-9]{1,9})$')::integer), 0)
            FROM ports WHERE device_id = :device_id)
     ) + 1
-    WHERE id = :device_id
-    RETURNING last_port_number
+    FROM devices WHERE id = :device_id
+    FOR UPDATE
     """
 )
 
@@ -81,11 +81,12 @@ def update_device(session: Session, *, device_id: int, data: DeviceUpdate) -> De
 
 def add_port(session: Session, *, device_id: int, data: PortCreate) -> Port:
     """Add a port numbered after every port the device ever had."""
-    # Locks the device row first (devices before points, as everywhere).
-    number = session.scalar(_NEXT_PORT_NUMBER, {"device_id": device_id})
+    # Lock the device, then the point, and only then write (see the locking discipline).
+    number = session.scalar(_LOCK_DEVICE_FOR_NEW_PORT, {"device_id": device_id})
     if number is None:
         raise NotFound(DEVICE_NOT_FOUND)
     claim_points(session, [data])
+    session.execute(update(Device).where(Device.id == device_id).values(last_port_number=number))
     port = _new_port(device_id, number, data)
     session.add(port)
     flush(session)

@@ -7,8 +7,7 @@ one round trip) and the route serialises the dicts once.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 _POINT_COLUMNS = "id, name, description, type"
 _DEVICE_PORT_COLUMNS = (
@@ -16,18 +15,22 @@ _DEVICE_PORT_COLUMNS = (
 )
 _DEVICES_FROM = "devices d LEFT JOIN ports p ON p.device_id = d.id"
 
-# UNION ALL of both lists in one statement, so points and devices come from the same snapshot
-# even under READ COMMITTED; `kind` tells the rows apart.
+# UNION ALL of the revision and both lists in one statement, so they all come from the same
+# snapshot even under READ COMMITTED; `kind` tells the rows apart and orders them
+# (revision, then points, then devices).
 _STATE_SQL = text(
     f"""
-    SELECT 'point' AS kind, {_POINT_COLUMNS},
+    SELECT 'revision' AS kind, revision AS row_id, NULL::text, NULL::text, NULL::text,
            NULL::text, NULL::text, NULL::text, NULL::integer, NULL::bigint AS position
+      FROM state_revision
+    UNION ALL
+    SELECT 'point', {_POINT_COLUMNS}, NULL, NULL, NULL, NULL, NULL
       FROM patchbay_points
     UNION ALL
     SELECT 'device', d.id, d.name, NULL, d.type,
            p.id, p.label, p.type::text, p.patchbay_id, p.position
       FROM {_DEVICES_FROM}
-    ORDER BY 1 DESC, 2, position
+    ORDER BY kind DESC, row_id, position
     """
 )
 _POINTS_SQL = text(f"SELECT {_POINT_COLUMNS} FROM patchbay_points ORDER BY id")
@@ -59,24 +62,33 @@ def _group_devices(rows: Any) -> list[dict[str, Any]]:
     return devices
 
 
-def read_state(session: Session) -> dict[str, list[dict[str, Any]]]:
-    """Points by id and devices by id, each with its ports in creation order."""
-    rows = session.execute(_STATE_SQL).all()
+_REVISION_SQL = text("SELECT revision FROM state_revision")
+
+
+def current_revision(conn: Connection) -> int:
+    return int(conn.execute(_REVISION_SQL).scalar_one())
+
+
+def read_state(conn: Connection) -> tuple[int, dict[str, list[dict[str, Any]]]]:
+    """The revision, and the points by id and devices by id (ports in creation order) as of
+    that revision."""
+    revision, *rows = conn.execute(_STATE_SQL).all()
     split = next((i for i, row in enumerate(rows) if row[0] != "point"), len(rows))
-    return {
+    state = {
         "patchbay_points": [_point(row[1:5]) for row in rows[:split]],
         "devices": _group_devices((row[1], row[2], row[4], *row[5:9]) for row in rows[split:]),
     }
+    return int(revision[1]), state
 
 
-def list_points(session: Session) -> list[dict[str, Any]]:
-    return [_point(row) for row in session.execute(_POINTS_SQL)]
+def list_points(conn: Connection) -> list[dict[str, Any]]:
+    return [_point(row) for row in conn.execute(_POINTS_SQL)]
 
 
-def list_devices(session: Session) -> list[dict[str, Any]]:
-    return _group_devices(session.execute(_DEVICES_SQL))
+def list_devices(conn: Connection) -> list[dict[str, Any]]:
+    return _group_devices(conn.execute(_DEVICES_SQL))
 
 
-def find_device(session: Session, *, device_id: int) -> dict[str, Any] | None:
-    devices = _group_devices(session.execute(_DEVICE_SQL, {"id": device_id}))
+def find_device(conn: Connection, *, device_id: int) -> dict[str, Any] | None:
+    devices = _group_devices(conn.execute(_DEVICE_SQL, {"id": device_id}))
     return devices[0] if devices else None

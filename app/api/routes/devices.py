@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Response
 from pydantic_core import to_json
 
-from app.api.deps import SessionDep
+from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import DeviceIdPath
 from app.api.responses import json_response
 from app.core.errors import NotFound
@@ -17,9 +17,11 @@ router = APIRouter(prefix="/devices", tags=["Devices"])
 @router.get(
     "", response_model=list[DeviceRead], summary="List devices", responses=error_responses(503)
 )
-def list_all_devices(session: SessionDep) -> Response:
+def list_all_devices(connect: ReaderDep) -> Response:
     """Every device by id, each with its ports in creation order."""
-    return Response(to_json(list_devices(session)), media_type="application/json")
+    with connect() as conn:
+        devices = list_devices(conn)
+    return Response(to_json(devices), media_type="application/json")
 
 
 @router.get(
@@ -28,9 +30,10 @@ def list_all_devices(session: SessionDep) -> Response:
     summary="Get a device",
     responses=error_responses(404, 503),
 )
-def get_device(device_id: DeviceIdPath, session: SessionDep) -> Response:
+def get_device(device_id: DeviceIdPath, connect: ReaderDep) -> Response:
     """One device with its ports in creation order."""
-    device = find_device(session, device_id=device_id)
+    with connect() as conn:
+        device = find_device(conn, device_id=device_id)
     if device is None:
         raise NotFound(service.DEVICE_NOT_FOUND)
     return Response(to_json(device), media_type="application/json")

@@ -2,7 +2,7 @@ from fastapi import APIRouter, Response
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from app.api.deps import SessionDep
+from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import PointIdPath
 from app.api.responses import json_response
 from app.schemas.common import error_responses
@@ -21,9 +21,11 @@ _POINT_LIST = TypeAdapter(list[PointRead])
     summary="List patchbay points",
     responses=error_responses(503),
 )
-def list_patchbay_points(session: SessionDep) -> Response:
+def list_patchbay_points(connect: ReaderDep) -> Response:
     """Every patchbay point, by id."""
-    return Response(to_json(list_points(session)), media_type="application/json")
+    with connect() as conn:
+        points = list_points(conn)
+    return Response(to_json(points), media_type="application/json")
 
 
 @router.get(
