@@ -1,24 +1,32 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI
+from alembic.script import ScriptDirectory
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.routes import devices, health, patchbay_points, ports, state
+from app.api.routes.docs import add_offline_docs
+from app.api.security import require_api_key
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
+from app.core.logging import REQUEST_ID_HEADER, RequestIdMiddleware, configure_logging
 from app.core.middleware import BodySizeLimit
 from app.db.session import create_db_engine, create_sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 DESCRIPTION = """
 Pepper keeps a studio's wiring: **devices**, their **ports**, and the **patchbay points** the
 ports are patched into. Errors are `{"detail": "<message>"}`; validation errors keep FastAPI's
-list of problems. JSON bodies need `Content-Type: application/json`.
+list of problems. JSON bodies need `Content-Type: application/json`. Every response carries an
+`X-Request-ID`.
 """
 
 TAGS = [
-    {"name": "Health", "description": "Is the service up?"},
+    {"name": "Health", "description": "Is the service up, and ready to serve?"},
     {"name": "State", "description": "Everything at once, for the browser app."},
     {"name": "Devices", "description": "Synths, drum machines, effects, mixers."},
     {"name": "Ports", "description": "Wiring ports to patchbay points."},
@@ -43,6 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format)
     app = FastAPI(
         title="Pepper",
         summary="The patchbay service for a music studio.",
@@ -50,20 +60,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings
+    app.state.schema_head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     register_error_handlers(app)
-    for module in (health, state, patchbay_points, devices, ports):
-        app.include_router(module.router)
-    if app.state.settings.cors_origins:
+
+    guarded = [Depends(require_api_key)] if settings.api_key else []
+    app.include_router(health.router)
+    for module in (state, patchbay_points, devices, ports):
+        app.include_router(module.router, dependencies=guarded)
+    add_offline_docs(app)
+
+    # Added innermost first: the request id wraps everything, CORS wraps the body limit's 413.
+    app.add_middleware(BodySizeLimit)
+    if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=app.state.settings.cors_origins,
+            allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
         )
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 

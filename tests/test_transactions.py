@@ -44,7 +44,10 @@ def test_a_failed_commit_is_never_a_2xx(
         json={"name": FAIL_AT_COMMIT, "type": "Synth", "ports": [{"label": "A", "type": "Input"}]},
     )
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal Server Error"}
+    assert response.json() == {
+        "detail": "Internal Server Error",
+        "request_id": response.headers["x-request-id"],
+    }
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM devices")) == 0
         assert conn.scalar(text("SELECT count(*) FROM ports")) == 0

@@ -1,6 +1,7 @@
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +16,15 @@ class Settings(BaseSettings):
     # load queues for a thread instead of failing for want of a connection.
     threadpool_size: int = 20
     db_pool_timeout: float = 5.0
-    db_connect_timeout: int = 5
+    db_connect_timeout: int = 3
+    # When set, every endpoint but /health, /ready and the docs needs `X-API-Key: <key>`.
+    api_key: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_means_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value and value.get_secret_value() else None
 
     @field_validator("database_url")
     @classmethod

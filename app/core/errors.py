@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.core.logging import REQUEST_ID_HEADER, request_id_var
+
 logger = logging.getLogger("pepper")
 
 RETRY_AFTER_SECONDS = "2"
@@ -18,6 +20,10 @@ class PepperError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class Unauthorized(PepperError):
+    status_code = 401
 
 
 class NotFound(PepperError):
@@ -52,11 +58,23 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OperationalError):
         logger.warning("database unavailable: %s", exc)
         return _detail(503, "Database unavailable", {"Retry-After": RETRY_AFTER_SECONDS})
-    logger.exception("unexpected database error", exc_info=exc)
-    return _detail(500, "Internal Server Error")
+    return await _internal_error(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: log the traceback, tell the client only the id to quote."""
+    request_id = request_id_var.get()
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return JSONResponse(
+        {"detail": "Internal Server Error", "request_id": request_id},
+        status_code=500,
+        headers=headers,
+    )
 
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PepperError, _pepper_error)
     app.add_exception_handler(PoolTimeoutError, _pool_timeout)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _internal_error)
