@@ -133,7 +133,9 @@ def client(app, db: Session) -> Iterator[TestClient]:  # type: ignore[no-untyped
 
     app.dependency_overrides[get_db] = shared_session
     # Reads go through the same transaction, so they see what the test wrote.
-    app.dependency_overrides[get_reader] = lambda: lambda: nullcontext(db.connection())
+    app.dependency_overrides[get_reader] = lambda: (
+        lambda: nullcontext(db.connection().connection.driver_connection)
+    )
     with TestClient(app) as test_client:
         yield test_client
     app.dependency_overrides.clear()

@@ -52,15 +52,42 @@ def test_state_lists_points_and_devices_by_id(client: TestClient, db: Session) -
     ]
 
 
-def test_state_bytes_match_the_declared_model(client: TestClient, db: Session) -> None:
-    """The hand-built read path must serialise exactly as FastAPI would from StateRead."""
+TRICKY = "q\"uote \\back/slash \t\n\r\x01\x1f\x7f é ☃ 🎹 \u2028 <>&'"
+
+
+def test_bodies_are_byte_for_byte_what_pydantic_would_send(client: TestClient, db: Session) -> None:
+    """PostgreSQL writes the list bodies; they must equal FastAPI's own serialisation."""
+    from pydantic import TypeAdapter
+
+    from app.schemas.device import DeviceRead
+    from app.schemas.patchbay_point import PointRead
     from app.schemas.state import StateRead
 
-    add_points(db, 2)
-    make_device(client, name="Ünïcode ☃")
-    response = client.get("/state")
-    expected = StateRead.model_validate(response.json()).model_dump_json().encode()
-    assert response.content == expected
+    [point, _] = add_points(db, 2)
+    db.execute(
+        text("UPDATE patchbay_points SET name = :t, description = :t, type = :t WHERE id = :id"),
+        {"t": TRICKY, "id": point},
+    )
+    device = make_device(
+        client,
+        name=TRICKY,
+        ports=[
+            {"label": TRICKY, "type": "Other", "patchbay_id": point},
+            {"label": "x", "type": "Input"},
+        ],
+    )
+    make_device(client, name="empty", ports=[])
+
+    def same(path: str, adapter: TypeAdapter) -> None:  # type: ignore[type-arg]
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.content == adapter.dump_json(adapter.validate_json(response.content))
+
+    same("/state", TypeAdapter(StateRead))
+    same("/devices", TypeAdapter(list[DeviceRead]))
+    same(f"/devices/{device['id']}", TypeAdapter(DeviceRead))
+    same("/patchbay-points", TypeAdapter(list[PointRead]))
+    assert client.get("/state").json()["devices"][0]["name"] == TRICKY
 
 
 def test_state_shows_direct_sql_edits_at_once(

@@ -1,8 +1,12 @@
 """State revision: one number that changes with every committed change to the studio.
 
-Statement-level triggers on devices, ports and patchbay_points bump it in the same transaction
-as the change, whoever makes it (the API or someone in pgAdmin), once per transaction, and
-announce the new value on the `pepper_state` channel (delivered only if the change commits).
+Triggers on devices, ports and patchbay_points bump it in the same transaction as the change,
+whoever makes it (the API or someone in pgAdmin), once per transaction, and announce the new
+value on the `pepper_state` channel (delivered only if the change commits).
+
+The row triggers are deferred constraint triggers: they run at COMMIT, so the single
+state_revision row is locked only for the commit itself and concurrent writers do not queue on it
+while they work. TRUNCATE has no row triggers, so a statement trigger covers it.
 
 Revision ID: 0003
 Revises: 0002
@@ -27,7 +31,6 @@ def upgrade() -> None:
         "state_revision",
         sa.Column("id", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
-        sa.Column("bumped_by_xact", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="state_revision_pkey"),
         sa.CheckConstraint("id", name="ck_state_revision_single_row"),
     )
@@ -38,14 +41,13 @@ def upgrade() -> None:
         DECLARE
             new_revision bigint;
         BEGIN
-            -- Once per transaction: later statements of the same transaction match no row.
-            UPDATE state_revision
-               SET revision = revision + 1, bumped_by_xact = pg_current_xact_id()::text::bigint
-             WHERE bumped_by_xact IS DISTINCT FROM pg_current_xact_id()::text::bigint
-            RETURNING revision INTO new_revision;
-            IF new_revision IS NOT NULL THEN
-                PERFORM pg_notify('pepper_state', new_revision::text);
+            -- Once per transaction; the setting is transaction-local.
+            IF current_setting('pepper.state_revision_bumped', true) = 'yes' THEN
+                RETURN NULL;
             END IF;
+            PERFORM set_config('pepper.state_revision_bumped', 'yes', true);
+            UPDATE state_revision SET revision = revision + 1 RETURNING revision INTO new_revision;
+            PERFORM pg_notify('pepper_state', new_revision::text);
             RETURN NULL;
         END
         $$
@@ -53,14 +55,21 @@ def upgrade() -> None:
     )
     for table in TABLES:
         op.execute(
-            f"CREATE TRIGGER {table}_bump_state_revision "
-            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            f"CREATE CONSTRAINT TRIGGER {table}_bump_state_revision "
+            f"AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION bump_state_revision()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_truncate_bumps_state_revision "
+            f"AFTER TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION bump_state_revision()"
         )
 
 
 def downgrade() -> None:
     for table in TABLES:
+        op.execute(f"DROP TRIGGER {table}_truncate_bumps_state_revision ON {table}")
         op.execute(f"DROP TRIGGER {table}_bump_state_revision ON {table}")
     op.execute("DROP FUNCTION bump_state_revision()")
     op.drop_table("state_revision")

@@ -2,6 +2,7 @@
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -55,7 +56,7 @@ async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # Connection loss, server shutdown, deadlock or serialisation failure: all transient.
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | psycopg.OperationalError):
         logger.warning("database unavailable: %s", exc)
         return _detail(503, "Database unavailable", {"Retry-After": RETRY_AFTER_SECONDS})
     return await _internal_error(request, exc)
@@ -77,4 +78,6 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PepperError, _pepper_error)
     app.add_exception_handler(PoolTimeoutError, _pool_timeout)
     app.add_exception_handler(DBAPIError, _database_error)
+    # The read paths use the driver directly (see app/api/deps.py).
+    app.add_exception_handler(psycopg.OperationalError, _database_error)
     app.add_exception_handler(Exception, _internal_error)

@@ -7,7 +7,7 @@ from app.db.base import Base
 class StateRevision(Base):
     """One row whose `revision` changes with every committed change to devices, ports or points.
 
-    Bumped by triggers (see migration 0003), never by the application.
+    Bumped by triggers at commit (see migration 0003), never by the application.
     """
 
     __tablename__ = "state_revision"
@@ -15,4 +15,3 @@ class StateRevision(Base):
 
     id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
     revision: Mapped[int] = mapped_column(BigInteger)
-    bumped_by_xact: Mapped[int | None] = mapped_column(BigInteger)

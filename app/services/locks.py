@@ -1,17 +1,23 @@
-"""Row-lock helpers shared by the services (see the locking discipline in `app/services`)."""
+"""Row locks and constraint mapping shared by the services (see the locking discipline in
+`app/services/__init__.py`)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
-from app.models import PatchbayPoint, Port
+from app.models import PatchbayPoint, Port, PortType
 
 POINT_NOT_FOUND = "Patchbay point not found"
 PORT_NOT_FOUND = "Port not found"
 POINT_TAKEN = "Patchbay point already linked"
+
+# What the API shows of a port; the hot paths read and return plain rows of these.
+PORT_COLUMNS = (Port.id, Port.label, Port.type, Port.patchbay_id)
+PortRow = Row[str, str, PortType, int | None]
 
 
 def lock_points(session: Session, point_ids: Iterable[int]) -> None:
@@ -38,13 +44,13 @@ def lock_point_if_exists(session: Session, point_id: int) -> bool:
 
 def lock_port_and_holder(
     session: Session, *, port_id: str, point_id: int
-) -> tuple[Port | None, Port | None]:
+) -> tuple[PortRow | None, PortRow | None]:
     """Lock the port and whichever port holds the point, in id order.
 
     Returns (port, holder); holder is None when the point is free or held by the port itself.
     """
-    rows = session.scalars(
-        select(Port)
+    rows = session.execute(
+        select(*PORT_COLUMNS)
         .where(or_(Port.id == port_id, Port.patchbay_id == point_id))
         .order_by(Port.id)
         .with_for_update()
@@ -54,18 +60,27 @@ def lock_port_and_holder(
     return port, holder
 
 
-def lock_port(session: Session, port_id: str) -> Port:
-    port = session.scalar(select(Port).where(Port.id == port_id).with_for_update())
+def lock_port(session: Session, port_id: str) -> PortRow:
+    port = session.execute(
+        select(*PORT_COLUMNS).where(Port.id == port_id).with_for_update()
+    ).one_or_none()
     if port is None:
         raise NotFound(PORT_NOT_FOUND)
     return port
 
 
-def flush(session: Session) -> None:
-    """Flush, turning a lost race on the one-port-per-point rule into a 409."""
+@contextmanager
+def taken_point_is_conflict() -> Iterator[None]:
+    """Turn a lost race on the one-port-per-point rule (someone writing by hand in pgAdmin,
+    past our locks) into a 409."""
     try:
-        session.flush()
+        yield
     except IntegrityError as exc:
         if "uq_ports_patchbay_id" in str(exc.orig):
             raise Conflict(POINT_TAKEN) from exc
         raise
+
+
+def flush(session: Session) -> None:
+    with taken_point_is_conflict():
+        session.flush()

@@ -1,94 +1,80 @@
-"""Read paths for lists: plain rows turned into plain dicts, no ORM object per row.
+"""Read paths for the lists: PostgreSQL writes the response JSON itself.
 
-`/state` is what the browser app polls, so it reads everything in one statement (one snapshot,
-one round trip) and the route serialises the dicts once.
+`/state` is what the browser app polls, so each read is one statement (one snapshot, one round
+trip) whose result is the finished body, byte for byte what FastAPI would send for the declared
+response model: compact separators, keys in model order, strings escaped by `to_json`. Python
+never builds an object per row. `tests/test_state.py` checks the bytes against Pydantic.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, text
+from psycopg import Connection
 
-_POINT_COLUMNS = "id, name, description, type"
-_DEVICE_PORT_COLUMNS = (
-    "d.id, d.name, d.type, p.id AS port_id, p.label, p.type::text AS port_type, p.patchbay_id"
-)
-_DEVICES_FROM = "devices d LEFT JOIN ports p ON p.device_id = d.id"
+# JSON fragments, one per row. to_json(text) escapes like Pydantic does.
+_POINT_JSON = """
+    '{"id":' || pp.id || ',"name":' || to_json(pp.name)::text
+    || ',"description":' || to_json(pp.description)::text
+    || ',"type":' || to_json(pp.type)::text || '}'
+"""
+_PORT_JSON = """
+    '{"id":' || to_json(p.id)::text || ',"label":' || to_json(p.label)::text
+    || ',"type":"' || p.type::text || '","patchbay_id":' || coalesce(p.patchbay_id::text, 'null')
+    || '}'
+"""
+_DEVICE_JSON = f"""
+    '{{"id":' || d.id || ',"name":' || to_json(d.name)::text || ',"type":' || to_json(d.type)::text
+    || ',"ports":[' || coalesce(
+        (SELECT string_agg({_PORT_JSON}, ',' ORDER BY p.position)
+           FROM ports p WHERE p.device_id = d.id),
+        '') || ']}}'
+"""
 
-# UNION ALL of the revision and both lists in one statement, so they all come from the same
-# snapshot even under READ COMMITTED; `kind` tells the rows apart and orders them
-# (revision, then points, then devices).
-_STATE_SQL = text(
-    f"""
-    SELECT 'revision' AS kind, revision AS row_id, NULL::text, NULL::text, NULL::text,
-           NULL::text, NULL::text, NULL::text, NULL::integer, NULL::bigint AS position
+_POINTS_ARRAY = f"""
+    '[' || coalesce(
+        (SELECT string_agg({_POINT_JSON}, ',' ORDER BY pp.id) FROM patchbay_points pp), '')
+    || ']'
+"""
+_DEVICES_ARRAY = f"""
+    '[' || coalesce((SELECT string_agg({_DEVICE_JSON}, ',' ORDER BY d.id) FROM devices d), '')
+    || ']'
+"""
+
+_STATE_SQL = f"""
+    SELECT revision,
+           '{{"patchbay_points":' || {_POINTS_ARRAY} || ',"devices":' || {_DEVICES_ARRAY} || '}}'
       FROM state_revision
-    UNION ALL
-    SELECT 'point', {_POINT_COLUMNS}, NULL, NULL, NULL, NULL, NULL
-      FROM patchbay_points
-    UNION ALL
-    SELECT 'device', d.id, d.name, NULL, d.type,
-           p.id, p.label, p.type::text, p.patchbay_id, p.position
-      FROM {_DEVICES_FROM}
-    ORDER BY kind DESC, row_id, position
-    """
-)
-_POINTS_SQL = text(f"SELECT {_POINT_COLUMNS} FROM patchbay_points ORDER BY id")
-_DEVICES_SQL = text(f"SELECT {_DEVICE_PORT_COLUMNS} FROM {_DEVICES_FROM} ORDER BY d.id, p.position")
-_DEVICE_SQL = text(
-    f"SELECT {_DEVICE_PORT_COLUMNS} FROM {_DEVICES_FROM} WHERE d.id = :id ORDER BY p.position"
-)
+"""
+_REVISION_SQL = "SELECT revision FROM state_revision"
+_POINTS_SQL = f"SELECT {_POINTS_ARRAY}"
+_DEVICES_SQL = f"SELECT {_DEVICES_ARRAY}"
+_DEVICE_SQL = f"SELECT {_DEVICE_JSON} FROM devices d WHERE d.id = %(id)s"
 
 
-def _point(row: Sequence[Any]) -> dict[str, Any]:
-    return {"id": row[0], "name": row[1], "description": row[2], "type": row[3]}
+def _one(conn: Connection[Any], sql: str, params: dict[str, Any] | None = None) -> Any:
+    row = conn.execute(sql.encode(), params, prepare=True).fetchone()
+    return row[0] if row else None
 
 
-def _group_devices(rows: Any) -> list[dict[str, Any]]:
-    """Rows of (device id, name, type, port id, label, port type, patchbay id), ordered by device
-    then port position, into nested device dicts."""
-    devices: list[dict[str, Any]] = []
-    ports: list[dict[str, Any]] = []
-    last_id = None
-    for device_id, name, type_, port_id, label, port_type, patchbay_id in rows:
-        if device_id != last_id:
-            last_id = device_id
-            ports = []
-            devices.append({"id": device_id, "name": name, "type": type_, "ports": ports})
-        if port_id is not None:
-            ports.append(
-                {"id": port_id, "label": label, "type": port_type, "patchbay_id": patchbay_id}
-            )
-    return devices
+def current_revision(conn: Connection[Any]) -> int:
+    return int(_one(conn, _REVISION_SQL))
 
 
-_REVISION_SQL = text("SELECT revision FROM state_revision")
+def read_state(conn: Connection[Any]) -> tuple[int, str]:
+    """The revision and, as of that revision, the JSON of every point (by id) and every device
+    (by id) with its ports in creation order."""
+    row = conn.execute(_STATE_SQL.encode(), prepare=True).fetchone()
+    assert row is not None, "state_revision has its one row from migration 0003"
+    return int(row[0]), row[1]
 
 
-def current_revision(conn: Connection) -> int:
-    return int(conn.execute(_REVISION_SQL).scalar_one())
+def points_json(conn: Connection[Any]) -> str:
+    return str(_one(conn, _POINTS_SQL))
 
 
-def read_state(conn: Connection) -> tuple[int, dict[str, list[dict[str, Any]]]]:
-    """The revision, and the points by id and devices by id (ports in creation order) as of
-    that revision."""
-    revision, *rows = conn.execute(_STATE_SQL).all()
-    split = next((i for i, row in enumerate(rows) if row[0] != "point"), len(rows))
-    state = {
-        "patchbay_points": [_point(row[1:5]) for row in rows[:split]],
-        "devices": _group_devices((row[1], row[2], row[4], *row[5:9]) for row in rows[split:]),
-    }
-    return int(revision[1]), state
+def devices_json(conn: Connection[Any]) -> str:
+    return str(_one(conn, _DEVICES_SQL))
 
 
-def list_points(conn: Connection) -> list[dict[str, Any]]:
-    return [_point(row) for row in conn.execute(_POINTS_SQL)]
-
-
-def list_devices(conn: Connection) -> list[dict[str, Any]]:
-    return _group_devices(conn.execute(_DEVICES_SQL))
-
-
-def find_device(conn: Connection, *, device_id: int) -> dict[str, Any] | None:
-    devices = _group_devices(conn.execute(_DEVICE_SQL, {"id": device_id}))
-    return devices[0] if devices else None
+def device_json(conn: Connection[Any], *, device_id: int) -> str | None:
+    found = _one(conn, _DEVICE_SQL, {"id": device_id})
+    return None if found is None else str(found)

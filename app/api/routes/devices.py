@@ -1,5 +1,4 @@
 from fastapi import APIRouter, Response
-from pydantic_core import to_json
 
 from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import DeviceIdPath
@@ -9,7 +8,7 @@ from app.schemas.common import error_responses
 from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead, DeviceUpdate
 from app.schemas.port import PortCreate, PortRead
 from app.services import devices as service
-from app.services.reads import find_device, list_devices
+from app.services.reads import device_json, devices_json
 
 router = APIRouter(prefix="/devices", tags=["Devices"])
 
@@ -20,8 +19,8 @@ router = APIRouter(prefix="/devices", tags=["Devices"])
 def list_all_devices(connect: ReaderDep) -> Response:
     """Every device by id, each with its ports in creation order."""
     with connect() as conn:
-        devices = list_devices(conn)
-    return Response(to_json(devices), media_type="application/json")
+        body = devices_json(conn)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -33,10 +32,10 @@ def list_all_devices(connect: ReaderDep) -> Response:
 def get_device(device_id: DeviceIdPath, connect: ReaderDep) -> Response:
     """One device with its ports in creation order."""
     with connect() as conn:
-        device = find_device(conn, device_id=device_id)
-    if device is None:
+        body = device_json(conn, device_id=device_id)
+    if body is None:
         raise NotFound(service.DEVICE_NOT_FOUND)
-    return Response(to_json(device), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 @router.post(

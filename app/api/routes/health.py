@@ -1,8 +1,8 @@
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from app.api.deps import ReaderDep
 from app.core.errors import RETRY_AFTER_SECONDS
@@ -32,11 +32,12 @@ def ready(request: Request, connect: ReaderDep) -> JSONResponse:
     expected = request.app.state.schema_head
     try:
         with connect() as conn:
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except ProgrammingError:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except psycopg.errors.UndefinedTable:
         return _not_ready("Database schema is not migrated")
-    except DBAPIError:
+    except (DBAPIError, psycopg.Error):
         return _not_ready("Database unavailable")
+    current = row[0] if row else None
     if current != expected:
         return _not_ready(f"Database schema is at {current}, the code needs {expected}")
     return JSONResponse({"status": "ready"})

@@ -1,6 +1,5 @@
 from fastapi import APIRouter, Response
 from pydantic import TypeAdapter
-from pydantic_core import to_json
 
 from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import PointIdPath
@@ -8,7 +7,7 @@ from app.api.responses import json_response
 from app.schemas.common import error_responses
 from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
 from app.services import patchbay_points as service
-from app.services.reads import list_points
+from app.services.reads import points_json
 
 router = APIRouter(prefix="/patchbay-points", tags=["Patchbay points"])
 
@@ -24,8 +23,8 @@ _POINT_LIST = TypeAdapter(list[PointRead])
 def list_patchbay_points(connect: ReaderDep) -> Response:
     """Every patchbay point, by id."""
     with connect() as conn:
-        points = list_points(conn)
-    return Response(to_json(points), media_type="application/json")
+        body = points_json(conn)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

