@@ -7,7 +7,7 @@ from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api.routes import devices, health, patchbay_points, ports, state
+from app.api.routes import devices, events, health, patchbay_points, ports, state
 from app.api.routes.docs import add_offline_docs
 from app.api.security import require_api_key
 from app.core.config import Settings, get_settings
@@ -15,6 +15,7 @@ from app.core.errors import register_error_handlers
 from app.core.logging import REQUEST_ID_HEADER, RequestIdMiddleware, configure_logging
 from app.core.middleware import BodySizeLimit
 from app.db.session import create_db_engine, create_sessionmaker
+from app.services.events import StateBroadcaster, close_streams_on_shutdown_signal
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -31,6 +32,7 @@ TAGS = [
     {"name": "Devices", "description": "Synths, drum machines, effects, mixers."},
     {"name": "Ports", "description": "Wiring ports to patchbay points."},
     {"name": "Patchbay points", "description": "The jacks of the studio's patchbay."},
+    {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
 
@@ -43,9 +45,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_db_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    broadcaster = StateBroadcaster(settings.libpq_url, max_clients=settings.sse_max_clients)
+    app.state.broadcaster = broadcaster
+    broadcaster.start()
+    close_streams_on_shutdown_signal(broadcaster)
     try:
         yield
     finally:
+        await broadcaster.stop()
         engine.dispose()
 
 
@@ -68,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guarded = [Depends(require_api_key)] if settings.api_key else []
     app.include_router(health.router)
+    # Checks the key itself: browsers' EventSource cannot send headers, so it may come as a query.
+    app.include_router(events.router)
     for module in (state, patchbay_points, devices, ports):
         app.include_router(module.router, dependencies=guarded)
     add_offline_docs(app)

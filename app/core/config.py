@@ -3,6 +3,7 @@ from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -20,6 +21,15 @@ class Settings(BaseSettings):
     # When set, every endpoint but /health, /ready and the docs needs `X-API-Key: <key>`.
     api_key: SecretStr | None = None
     log_format: Literal["text", "json"] = "text"
+    # Server-sent events (GET /events): open streams allowed per process, keep-alive interval.
+    sse_max_clients: int = 200
+    sse_keepalive_seconds: float = 15.0
+
+    @property
+    def libpq_url(self) -> str:
+        """DATABASE_URL as libpq (and so psycopg) reads it, without SQLAlchemy's driver name."""
+        url = make_url(self.database_url).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
 
     @field_validator("api_key")
     @classmethod
