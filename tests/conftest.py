@@ -158,12 +158,18 @@ QUIET = ["--log-level", "warning", "--no-access-log"]
 
 
 class LiveServers:
-    def __init__(self, database_url: str, count: int) -> None:
+    def __init__(self, database_url: str, count: int, **settings: str) -> None:
         self.urls: list[str] = []
         self.processes: list[subprocess.Popen[bytes]] = []
         # Few worker threads, so that clients outnumber them many times over and every wait for
         # a lock or a connection happens while the workers are all taken.
-        env = {**os.environ, "DATABASE_URL": database_url, "THREADPOOL_SIZE": "4"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "THREADPOOL_SIZE": "4",
+            "LOG_LEVEL": "WARNING",
+            **settings,
+        }
         for _ in range(count):
             port = free_port()
             self.processes.append(

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # When set, every endpoint but /health, /ready and the docs needs `X-API-Key: <key>`.
     api_key: SecretStr | None = None
     log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Server-sent events (GET /events): open streams allowed per process, keep-alive interval.
     sse_max_clients: int = 200
     sse_keepalive_seconds: float = 15.0

@@ -42,7 +42,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str) -> None:
+def configure_logging(log_format: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
     if log_format == "json":
@@ -53,7 +53,7 @@ def configure_logging(log_format: str) -> None:
         )
     pepper = logging.getLogger("pepper")
     pepper.handlers = [handler]
-    pepper.setLevel(logging.INFO)
+    pepper.setLevel(level)
     pepper.propagate = False
 
 
