@@ -1,25 +1,48 @@
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any
 
+import anyio
 import psycopg
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: committed when the handler returns,
-    rolled back on any error."""
+    rolled back on any error.
+
+    Creating the session does no I/O, so it happens on the event loop; the commit or rollback
+    runs in a thread.
+    """
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        await _in_own_thread(_rollback_and_close, session)
         raise
+    await _in_own_thread(_commit_and_close, session)
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
     finally:
         session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def _in_own_thread(function: Callable[[Session], None], session: Session) -> None:
+    # Outside the worker limit: this transaction may hold row locks that every worker is waiting
+    # for, so waiting for a free worker here could wait forever.
+    await anyio.to_thread.run_sync(function, session, limiter=anyio.CapacityLimiter(1))
 
 
 # scope="function" runs the commit before the response is sent, so a failed commit can never

@@ -1,9 +1,9 @@
-"""Single-port operations. These are the hot write paths, so they use plain statements and
-rows rather than ORM objects: a few round trips, each while the point's row lock is held."""
+"""Single-port operations. These are the hot write paths, so they use prebuilt statements and
+plain rows rather than ORM objects: a few round trips, each while the point's row lock is held."""
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
@@ -34,6 +34,23 @@ def _lock_for_move(
     return port, holder
 
 
+_SET_POINT = (
+    update(Port)
+    .where(Port.id == bindparam("port_id"))
+    .values(patchbay_id=bindparam("point_id"))
+    .returning(*PORT_COLUMNS)
+)
+
+
+def _set_point(session: Session, port_id: str, point_id: int | None) -> PortRow:
+    with taken_point_is_conflict():
+        return (
+            session.connection()
+            .execute(_SET_POINT, {"port_id": port_id, "point_id": point_id})
+            .one()
+        )
+
+
 def _update_port(session: Session, port_id: str, **values: Any) -> PortRow:
     with taken_point_is_conflict():
         return session.execute(
@@ -56,8 +73,8 @@ def link_port(session: Session, *, port_id: str, patchbay_id: int) -> tuple[Port
     if holder is not None:
         # Free the point first, in its own statement: the unique constraint is checked row by
         # row, so moving the port before the holder is cleared would be refused.
-        _update_port(session, holder.id, patchbay_id=None)
-    return _update_port(session, port_id, patchbay_id=patchbay_id), holder.id if holder else None
+        _set_point(session, holder.id, None)
+    return _set_point(session, port_id, patchbay_id), holder.id if holder else None
 
 
 def set_port_patchbay(session: Session, *, port_id: str, patchbay_id: int | None) -> PortRow:
@@ -70,7 +87,7 @@ def set_port_patchbay(session: Session, *, port_id: str, patchbay_id: int | None
             raise Conflict(POINT_TAKEN)
     if port.patchbay_id == patchbay_id:
         return port
-    return _update_port(session, port_id, patchbay_id=patchbay_id)
+    return _set_point(session, port_id, patchbay_id)
 
 
 def unlink_port(session: Session, *, port_id: str) -> PortRow:
