@@ -9,12 +9,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.routes import devices, events, health, patchbay_points, ports, state
 from app.api.routes.docs import add_offline_docs
-from app.api.security import require_api_key
+from app.api.security import RequireApiKey, require_api_key
 from app.core.config import Settings, get_settings
-from app.core.errors import register_error_handlers
+from app.core.errors import InternalErrors, register_error_handlers
 from app.core.logging import REQUEST_ID_HEADER, RequestIdMiddleware, configure_logging
 from app.core.middleware import BodySizeLimit
 from app.db.session import create_db_engine, create_sessionmaker
+from app.schemas.common import error_responses
 from app.services.events import StateBroadcaster, close_streams_on_shutdown_signal
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
@@ -73,16 +74,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.schema_head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     register_error_handlers(app)
 
+    # The dependency declares the key in OpenAPI (Swagger's Authorize button); the middleware
+    # below enforces it before any body is read.
     guarded = [Depends(require_api_key)] if settings.api_key else []
+    unauthorized = error_responses(401) if settings.api_key else {}
     app.include_router(health.router)
     # Checks the key itself: browsers' EventSource cannot send headers, so it may come as a query.
     app.include_router(events.router)
     for module in (state, patchbay_points, devices, ports):
-        app.include_router(module.router, dependencies=guarded)
+        app.include_router(module.router, dependencies=guarded, responses=unauthorized)
     add_offline_docs(app)
 
-    # Added innermost first: the request id wraps everything, CORS wraps the body limit's 413.
+    # Added innermost first: the request id wraps everything; CORS headers go on 401s, 413s and
+    # 500s too.
+    app.add_middleware(InternalErrors)
     app.add_middleware(BodySizeLimit)
+    if settings.api_key:
+        app.add_middleware(RequireApiKey, key=settings.api_key.get_secret_value())
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

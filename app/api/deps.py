@@ -69,8 +69,11 @@ def _autocommit_connection(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
         finally:
             driver.autocommit = False
     except psycopg.OperationalError:
-        # The connection is likely dead (database restarted): do not hand it out again.
         pooled.invalidate()
+        if driver.broken:
+            # The database went away (restart, failover): every pooled connection is as dead as
+            # this one. Start a fresh pool rather than fail one request per stale connection.
+            engine.dispose(close=False)
         raise
     finally:
         pooled.close()

@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import REQUEST_ID_HEADER, request_id_var
 
@@ -81,3 +82,34 @@ def register_error_handlers(app: FastAPI) -> None:
     # The read paths use the driver directly (see app/api/deps.py).
     app.add_exception_handler(psycopg.OperationalError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
+
+
+class InternalErrors:
+    """Answer an exception that no handler took with `_internal_error`'s 500, *inside* the
+    request-id and CORS middleware.
+
+    Starlette runs an `Exception` handler in its outermost middleware, where the request id is
+    no longer known and no CORS headers are added.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _internal_error(Request(scope), exc)
+            await response(scope, receive, send)

@@ -37,7 +37,9 @@ def ready(request: Request, connect: ReaderDep) -> JSONResponse:
         return _not_ready("Database schema is not migrated")
     except (DBAPIError, psycopg.Error):
         return _not_ready("Database unavailable")
-    current = row[0] if row else None
+    if row is None:  # the version table is left empty by `alembic downgrade base`
+        return _not_ready("Database schema is not migrated")
+    current = row[0]
     if current != expected:
         return _not_ready(f"Database schema is at {current}, the code needs {expected}")
     return JSONResponse({"status": "ready"})
