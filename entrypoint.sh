@@ -11,7 +11,9 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 # uvicorn finishes in-flight requests for up to GRACEFUL_SHUTDOWN_SECONDS after SIGTERM.
+# Pepper writes its own access lines (with request ids), so uvicorn's are off.
 exec uvicorn app.main:app \
     --host "${HOST:-0.0.0.0}" \
     --port "${PORT:-8000}" \
-    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}"
+    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" \
+    --no-access-log

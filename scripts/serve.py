@@ -39,6 +39,7 @@ def main() -> None:
         host=os.environ.get("HOST", "0.0.0.0"),
         port=int(os.environ.get("PORT", "8000")),
         timeout_graceful_shutdown=10,
+        access_log=False,  # Pepper writes its own access lines, with request ids
     )
 
 

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One session and one transaction per request: committed when the handler returns,
-    rolled back on any error.
+    """One session and one transaction per request: rolled back on any error, committed when
+    the handler returns (routes commit before they build their response, see
+    `api/responses.committed_response`; whatever is left is committed here).
 
-    Creating the session does no I/O, so it happens on the event loop; the commit or rollback
+    Creating the session does no I/O, so it happens on the event loop; a commit or rollback
     runs in a thread.
     """
     session: Session = request.app.state.sessionmaker()
@@ -22,7 +23,10 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         await _in_own_thread(_rollback_and_close, session)
         raise
-    await _in_own_thread(_commit_and_close, session)
+    if session.in_transaction():
+        await _in_own_thread(_commit_and_close, session)
+    else:
+        session.close()  # the route committed already; nothing left that needs I/O
 
 
 def _commit_and_close(session: Session) -> None:

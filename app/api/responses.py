@@ -1,14 +1,24 @@
+from collections.abc import Sequence
+
 from fastapi import Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 
-def json_response(model: BaseModel, *, status_code: int = 200) -> Response:
-    """Serialise a response model in the endpoint's own thread.
+def committed_response(
+    session: Session, body: BaseModel | Sequence[BaseModel], *, status_code: int = 200
+) -> Response:
+    """Commit the request's transaction, then serialise its answer, in the endpoint's thread.
 
-    Returning a model instead would make FastAPI validate it in another worker-pool thread
-    *before* the `get_db` teardown commits, i.e. while this request still holds its row locks.
-    Under load every worker can be taken by requests waiting for those very locks, and the
-    lock holder would then wait for a worker forever. Serialising here keeps a locked
-    transaction from ever needing a second worker.
+    Committing here, before the response exists, means a failed commit can only ever be an
+    error response, and `get_db` has nothing left to do in another thread. Serialising here
+    matters too: a returned model would be validated by FastAPI in *another* worker thread
+    while this request still held its row locks, and under load every worker can be waiting for
+    those locks, so the holder would wait for a worker forever.
     """
-    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+    session.commit()
+    if not isinstance(body, BaseModel):
+        content = b"[" + b",".join(item.model_dump_json().encode() for item in body) + b"]"
+    else:
+        content = body.model_dump_json().encode()
+    return Response(content, status_code=status_code, media_type="application/json")

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.logging import REQUEST_ID_HEADER, request_id_var
+from app.core.logging import request_id_var
 
 logger = logging.getLogger("pepper")
 
@@ -67,11 +67,9 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     """Anything unexpected: log the traceback, tell the client only the id to quote."""
     request_id = request_id_var.get()
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    # RequestIdMiddleware, which wraps InternalErrors, puts the id in the headers.
     return JSONResponse(
-        {"detail": "Internal Server Error", "request_id": request_id},
-        status_code=500,
-        headers=headers,
+        {"detail": "Internal Server Error", "request_id": request_id}, status_code=500
     )
 
 

@@ -18,14 +18,16 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(send)
             return
-        if declared is not None:
+        if declared is not None or b"chunked" not in headers.get(b"transfer-encoding", b""):
+            # A declared length is enforced by the server; no length and no chunking: no body.
             await self.app(scope, receive, send)
             return
-        # No Content-Length (chunked): read up to the limit, then replay what was read.
+        # Chunked, so no length up front: read up to the limit, then replay what was read.
         chunks: list[Message] = []
         size = 0
         while True:

@@ -2,7 +2,7 @@ from fastapi import APIRouter, Response
 
 from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import DeviceIdPath
-from app.api.responses import json_response
+from app.api.responses import committed_response
 from app.core.errors import NotFound
 from app.schemas.common import error_responses
 from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead, DeviceUpdate
@@ -53,7 +53,7 @@ def create_device(data: DeviceCreate, session: SessionDep) -> Response:
     new ports) is 409.
     """
     device = service.create_device(session, data=data)
-    response = json_response(DeviceRead.model_validate(device), status_code=201)
+    response = committed_response(session, DeviceRead.model_validate(device), status_code=201)
     response.headers["Location"] = f"/devices/{device.id}"
     return response
 
@@ -67,7 +67,7 @@ def create_device(data: DeviceCreate, session: SessionDep) -> Response:
 def update_device(device_id: DeviceIdPath, data: DeviceUpdate, session: SessionDep) -> Response:
     """Change `name` and/or `type`; fields left out stay as they are."""
     device = service.update_device(session, device_id=device_id, data=data)
-    return json_response(DeviceRead.model_validate(device))
+    return committed_response(session, DeviceRead.model_validate(device))
 
 
 @router.post(
@@ -85,7 +85,7 @@ def add_port(device_id: DeviceIdPath, data: PortCreate, session: SessionDep) -> 
     A `patchbay_id` follows the rules of creating a device (404 unknown, 409 taken).
     """
     port = service.add_port(session, device_id=device_id, data=data)
-    response = json_response(PortRead.model_validate(port), status_code=201)
+    response = committed_response(session, PortRead.model_validate(port), status_code=201)
     response.headers["Location"] = f"/ports/{port.id}"
     return response
 
@@ -99,4 +99,4 @@ def add_port(device_id: DeviceIdPath, data: PortCreate, session: SessionDep) -> 
 def delete_device(device_id: DeviceIdPath, session: SessionDep) -> Response:
     """Delete the device; its ports are deleted with it and their patchbay points become free."""
     device = service.delete_device(session, device_id=device_id)
-    return json_response(DeviceDeleted.model_validate(device))
+    return committed_response(session, DeviceDeleted.model_validate(device))

@@ -1,17 +1,14 @@
 from fastapi import APIRouter, Response
-from pydantic import TypeAdapter
 
 from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import PointIdPath
-from app.api.responses import json_response
+from app.api.responses import committed_response
 from app.schemas.common import error_responses
 from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
 from app.services import patchbay_points as service
 from app.services.reads import points_json
 
 router = APIRouter(prefix="/patchbay-points", tags=["Patchbay points"])
-
-_POINT_LIST = TypeAdapter(list[PointRead])
 
 
 @router.get(
@@ -35,7 +32,9 @@ def list_patchbay_points(connect: ReaderDep) -> Response:
 )
 def get_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
     """One patchbay point."""
-    return json_response(PointRead.model_validate(service.get_point(session, point_id=point_id)))
+    return committed_response(
+        session, PointRead.model_validate(service.get_point(session, point_id=point_id))
+    )
 
 
 @router.post(
@@ -51,7 +50,7 @@ def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
     The answer's `Location` header is the new point's address.
     """
     [point] = service.create_points(session, points=[data])
-    response = json_response(PointRead.model_validate(point), status_code=201)
+    response = committed_response(session, PointRead.model_validate(point), status_code=201)
     response.headers["Location"] = f"/patchbay-points/{point.id}"
     return response
 
@@ -67,8 +66,8 @@ def create_patchbay_points(data: PointBulkCreate, session: SessionDep) -> Respon
     """Create 1 to 500 points in one transaction (all or nothing), e.g. a whole 48- or 96-point
     patchbay. They are returned in the order given."""
     points = service.create_points(session, points=data.points)
-    body = _POINT_LIST.dump_json([PointRead.model_validate(point) for point in points])
-    return Response(body, status_code=201, media_type="application/json")
+    created = [PointRead.model_validate(point) for point in points]
+    return committed_response(session, created, status_code=201)
 
 
 @router.patch(
@@ -82,7 +81,7 @@ def update_patchbay_point(
 ) -> Response:
     """Change any of `name`, `description`, `type`; fields left out stay as they are."""
     point = service.update_point(session, point_id=point_id, data=data)
-    return json_response(PointRead.model_validate(point))
+    return committed_response(session, PointRead.model_validate(point))
 
 
 @router.delete(
@@ -94,4 +93,4 @@ def update_patchbay_point(
 def delete_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
     """Delete a point that no port is linked to (409 `Patchbay point is in use` otherwise)."""
     point = service.delete_point(session, point_id=point_id)
-    return json_response(PointRead.model_validate(point))
+    return committed_response(session, PointRead.model_validate(point))

@@ -1,11 +1,10 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import TypeAdapter
 
 from app.api.deps import SessionDep
 from app.api.paths import PortIdPath
-from app.api.responses import json_response
+from app.api.responses import committed_response
 from app.schemas.common import INT32_MAX, INT32_MIN, error_responses
 from app.schemas.port import (
     BulkLinkRequest,
@@ -21,8 +20,6 @@ from app.services import ports as service
 
 router = APIRouter(prefix="/ports", tags=["Ports"])
 
-_PORT_LIST = TypeAdapter(list[PortRead])
-
 
 @router.get("", response_model=list[PortRead], summary="List ports", responses=error_responses(503))
 def list_ports(
@@ -36,8 +33,7 @@ def list_ports(
 ) -> Response:
     """Ports by device, each device's in creation order, optionally filtered."""
     ports = service.list_ports(session, device_id=device_id, linked=linked)
-    body = _PORT_LIST.dump_json([PortRead.model_validate(port) for port in ports])
-    return Response(body, media_type="application/json")
+    return committed_response(session, [PortRead.model_validate(port) for port in ports])
 
 
 @router.post(
@@ -57,7 +53,7 @@ def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
     result = BulkLinkResult(
         ports=[PortRead.model_validate(port) for port in ports], unlinked_port_ids=unlinked
     )
-    return json_response(result)
+    return committed_response(session, result)
 
 
 @router.get(
@@ -65,7 +61,9 @@ def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
 )
 def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
     """One port."""
-    return json_response(PortRead.model_validate(service.get_port(session, port_id=port_id)))
+    return committed_response(
+        session, PortRead.model_validate(service.get_port(session, port_id=port_id))
+    )
 
 
 @router.patch(
@@ -77,7 +75,7 @@ def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
 def update_port(port_id: PortIdPath, data: PortUpdate, session: SessionDep) -> Response:
     """Change `label` and/or `type` (`type` accepts any case, like on creation)."""
     port = service.update_port(session, port_id=port_id, data=data)
-    return json_response(PortRead.model_validate(port))
+    return committed_response(session, PortRead.model_validate(port))
 
 
 @router.delete(
@@ -88,7 +86,9 @@ def update_port(port_id: PortIdPath, data: PortUpdate, session: SessionDep) -> R
 )
 def delete_port(port_id: PortIdPath, session: SessionDep) -> Response:
     """Delete the port; its patchbay point, if any, becomes free. Its number is not reused."""
-    return json_response(PortRead.model_validate(service.delete_port(session, port_id=port_id)))
+    return committed_response(
+        session, PortRead.model_validate(service.delete_port(session, port_id=port_id))
+    )
 
 
 @router.post(
@@ -111,7 +111,7 @@ def link_port(port_id: PortIdPath, data: LinkRequest, session: SessionDep) -> Re
         patchbay_id=port.patchbay_id,
         unlinked_port_id=unlinked,
     )
-    return json_response(result)
+    return committed_response(session, result)
 
 
 @router.put(
@@ -126,7 +126,7 @@ def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, session: Sessio
     Unlike `link`, this never takes a point over: a point held by another port is 409.
     """
     port = service.set_port_patchbay(session, port_id=port_id, patchbay_id=data.patchbay_id)
-    return json_response(PortRead.model_validate(port))
+    return committed_response(session, PortRead.model_validate(port))
 
 
 @router.post(
@@ -137,4 +137,6 @@ def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, session: Sessio
 )
 def unlink_port(port_id: PortIdPath, session: SessionDep) -> Response:
     """Clear the port's patchbay point. A port that holds none is left as it is."""
-    return json_response(PortRead.model_validate(service.unlink_port(session, port_id=port_id)))
+    return committed_response(
+        session, PortRead.model_validate(service.unlink_port(session, port_id=port_id))
+    )
