@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,11 +14,14 @@ import yaml
 from tests.conftest import ROOT, free_port, wait_until_up
 from tests.test_migrations import current_revision, head
 
+# The entrypoint finds alembic and uvicorn on PATH, as in the image: put this Python's first.
+WITH_TOOLS = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
 
 def test_entrypoint_migrates_then_serves(scratch_database: Callable[[str], str]) -> None:
     url = scratch_database("entrypoint")
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "HOST": "127.0.0.1"}
+    env = {**os.environ, **WITH_TOOLS, "DATABASE_URL": url, "PORT": str(port), "HOST": "127.0.0.1"}
     process = subprocess.Popen(["sh", str(ROOT / "entrypoint.sh")], env=env)
     try:
         wait_until_up(f"http://127.0.0.1:{port}")
@@ -36,7 +40,7 @@ def test_entrypoint_runs_a_given_command_after_migrating(
     scratch_database: Callable[[str], str],
 ) -> None:
     url = scratch_database("entrypoint_cmd")
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, **WITH_TOOLS, "DATABASE_URL": url}
     result = subprocess.run(
         ["sh", str(ROOT / "entrypoint.sh"), "echo", "migrated"], env=env, capture_output=True
     )
@@ -47,7 +51,7 @@ def test_entrypoint_runs_a_given_command_after_migrating(
 
 
 def test_entrypoint_fails_without_a_database() -> None:
-    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    env = {**os.environ, **WITH_TOOLS, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
     result = subprocess.run(["sh", str(ROOT / "entrypoint.sh")], env=env, capture_output=True)
     assert result.returncode != 0
 
