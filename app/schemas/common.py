@@ -1,10 +1,16 @@
-"""Field types shared by every schema: the input limits of SPEC B7 live here."""
+"""Field types shared by every schema: the input limits of SPEC B7 live here.
 
+Each rule is both validated and declared in the JSON Schema (as `pattern`, `minimum`, ...), so
+clients and fuzzers see the same contract the server enforces.
+"""
+
+import sys
 from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -16,6 +22,12 @@ INT32_MAX = 2**31 - 1
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_ITEMS = 500
+
+# Exactly the characters `str.strip()` removes, so the schema's "not blank" is the server's.
+_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_CLASS = "".join(f"\\u{ord(c):04x}" for c in _WHITESPACE)
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_CLASS}][^\\u0000]*$"
 
 
 def _no_nul(value: str) -> str:
@@ -31,23 +43,39 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _integer_not_bool_or_text(value: Any) -> Any:
+    # Pydantic's lax mode would take `true` as 1 and "7" as 7: a point id must be a JSON number.
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
 # An id that fits PostgreSQL's `integer`.
-DbInt = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+DbInt = Annotated[
+    int, Field(ge=INT32_MIN, le=INT32_MAX), BeforeValidator(_integer_not_bool_or_text)
+]
 
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
     AfterValidator(_no_nul),
     AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
 ]
 
 Description = Annotated[
-    str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH), AfterValidator(_no_nul)
+    str,
+    StringConstraints(max_length=MAX_DESCRIPTION_LENGTH),
+    AfterValidator(_no_nul),
+    Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
 ]
 
 # Port ids are text; the same rules keep a path like /ports/%00/link a 422.
 PortId = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_no_nul)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(_no_nul),
+    Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
 ]
 
 
@@ -55,9 +83,10 @@ class ErrorOut(BaseModel):
     detail: str = Field(examples=["Port not found"])
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the `{"detail": ...}` errors an endpoint can return."""
     described = {
+        400: "Body is not JSON text at all (e.g. not UTF-8)",
         401: "Missing or wrong API key",
         404: "The device, port or patchbay point does not exist",
         409: "The patchbay point is taken or in use",
@@ -67,8 +96,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
     return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
 
 
+# What every endpoint with a JSON body can answer besides its own errors.
+BODY_ERRORS = (400, 413)
+
+
 class PatchModel(BaseModel):
-    """Base of PATCH bodies: every field optional, none nullable, unknown fields refused."""
+    """Base of PATCH bodies: every field optional, none nullable, unknown fields refused.
+
+    Fields are declared `X | SkipJsonSchema[None] = None`: absent means "leave as it is", and the
+    schema does not offer null, which the validator below refuses.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -81,3 +118,12 @@ class PatchModel(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def left_out() -> Any:
+    """Default of a PATCH field: None when absent, and no `"default": null` in the schema."""
+    return Field(default=None, json_schema_extra=_drop_default)

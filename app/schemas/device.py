@@ -1,6 +1,7 @@
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
-from app.schemas.common import MAX_ITEMS, Name, PatchModel
+from app.schemas.common import MAX_ITEMS, Name, PatchModel, left_out
 from app.schemas.port import PortCreate, PortRead
 
 
@@ -70,5 +71,5 @@ class DeviceRead(DeviceDeleted):
 class DeviceUpdate(PatchModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Juno-106 (studio B)"}]})
 
-    name: Name | None = None
-    type: Name | None = None
+    name: Name | SkipJsonSchema[None] = left_out()
+    type: Name | SkipJsonSchema[None] = left_out()

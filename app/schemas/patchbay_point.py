@@ -1,6 +1,7 @@
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.json_schema import SkipJsonSchema
 
-from app.schemas.common import MAX_ITEMS, Description, Name, PatchModel
+from app.schemas.common import MAX_ITEMS, Description, Name, PatchModel, left_out
 
 _EXAMPLE: dict[str, JsonValue] = {
     "name": "A1",
@@ -52,6 +53,6 @@ class PointUpdate(PatchModel):
         json_schema_extra={"examples": [{"name": "A1 (Juno)"}, {"type": "half-normalled"}]}
     )
 
-    name: Name | None = None
-    description: Description | None = None
-    type: Name | None = None
+    name: Name | SkipJsonSchema[None] = left_out()
+    description: Description | SkipJsonSchema[None] = left_out()
+    type: Name | SkipJsonSchema[None] = left_out()

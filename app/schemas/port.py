@@ -2,9 +2,10 @@ from collections import Counter
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.models.port import PortType
-from app.schemas.common import MAX_ITEMS, DbInt, Name, PatchModel, PortId
+from app.schemas.common import MAX_ITEMS, DbInt, Name, PatchModel, PortId, left_out
 
 
 def _normalise_port_type(value: Any) -> Any:
@@ -87,8 +88,8 @@ class PortUpdate(PatchModel):
         json_schema_extra={"examples": [{"label": "MIDI IN A", "type": "Input"}]}
     )
 
-    label: Name | None = None
-    type: PortTypeIn | None = None
+    label: Name | SkipJsonSchema[None] = left_out()
+    type: PortTypeIn | SkipJsonSchema[None] = left_out()
 
 
 class BulkLink(BaseModel):

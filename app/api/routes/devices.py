@@ -4,7 +4,7 @@ from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import DeviceIdPath
 from app.api.responses import committed_response
 from app.core.errors import NotFound
-from app.schemas.common import error_responses
+from app.schemas.common import BODY_ERRORS, error_responses
 from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead, DeviceUpdate
 from app.schemas.port import PortCreate, PortRead
 from app.services import devices as service
@@ -43,7 +43,7 @@ def get_device(device_id: DeviceIdPath, connect: ReaderDep) -> Response:
     status_code=201,
     response_model=DeviceRead,
     summary="Create a device with its ports",
-    responses=error_responses(404, 409, 413, 503),
+    responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
 def create_device(data: DeviceCreate, session: SessionDep) -> Response:
     """Create a device and its ports in one transaction: all or nothing.
@@ -62,7 +62,7 @@ def create_device(data: DeviceCreate, session: SessionDep) -> Response:
     "/{device_id}",
     response_model=DeviceRead,
     summary="Rename or retype a device",
-    responses=error_responses(404, 413, 503),
+    responses=error_responses(404, *BODY_ERRORS, 503),
 )
 def update_device(device_id: DeviceIdPath, data: DeviceUpdate, session: SessionDep) -> Response:
     """Change `name` and/or `type`; fields left out stay as they are."""
@@ -76,7 +76,7 @@ def update_device(device_id: DeviceIdPath, data: DeviceUpdate, session: SessionD
     response_model=PortRead,
     tags=["Ports"],
     summary="Add a port to a device",
-    responses=error_responses(404, 409, 413, 503),
+    responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
 def add_port(device_id: DeviceIdPath, data: PortCreate, session: SessionDep) -> Response:
     """Add a port. Its number continues the device's numbering and is never reused: after

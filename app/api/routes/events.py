@@ -14,6 +14,24 @@ router = APIRouter(tags=["Events"])
 
 RETRY_MILLISECONDS = 2000
 _EXAMPLE = 'retry: 2000\n\nid: 42\nevent: state\ndata: {"revision": 42}\n\n: keep-alive\n\n'
+# How OpenAPI 3.1 tools read a text/event-stream schema: as the shape of one event.
+_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"const": "state"},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The new revision"},
+        "retry": {"type": "integer", "minimum": 0},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "properties": {"revision": {"type": "integer"}},
+                "required": ["revision"],
+            },
+        },
+    },
+}
 
 
 def _event(revision: int) -> bytes:
@@ -54,7 +72,7 @@ async def _stream(
     responses={
         200: {
             "description": "A `text/event-stream` of `state` events",
-            "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _EXAMPLE}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA, "example": _EXAMPLE}},
         },
         **error_responses(401, 503),
     },

@@ -3,7 +3,7 @@ from fastapi import APIRouter, Response
 from app.api.deps import ReaderDep, SessionDep
 from app.api.paths import PointIdPath
 from app.api.responses import committed_response
-from app.schemas.common import error_responses
+from app.schemas.common import BODY_ERRORS, error_responses
 from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
 from app.services import patchbay_points as service
 from app.services.reads import points_json
@@ -25,7 +25,7 @@ def list_patchbay_points(connect: ReaderDep) -> Response:
 
 
 @router.get(
-    "/{point_id}",
+    "/{point_id:point_segment}",
     response_model=PointRead,
     summary="Get a patchbay point",
     responses=error_responses(404, 503),
@@ -42,7 +42,7 @@ def get_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
     status_code=201,
     response_model=PointRead,
     summary="Create a patchbay point",
-    responses=error_responses(413, 503),
+    responses=error_responses(*BODY_ERRORS, 503),
 )
 def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
     """Create a point; `description` defaults to `""` and `type` to `"standard"`.
@@ -60,7 +60,7 @@ def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
     status_code=201,
     response_model=list[PointRead],
     summary="Create many patchbay points at once",
-    responses=error_responses(413, 503),
+    responses=error_responses(*BODY_ERRORS, 503),
 )
 def create_patchbay_points(data: PointBulkCreate, session: SessionDep) -> Response:
     """Create 1 to 500 points in one transaction (all or nothing), e.g. a whole 48- or 96-point
@@ -71,10 +71,10 @@ def create_patchbay_points(data: PointBulkCreate, session: SessionDep) -> Respon
 
 
 @router.patch(
-    "/{point_id}",
+    "/{point_id:point_segment}",
     response_model=PointRead,
     summary="Change a patchbay point",
-    responses=error_responses(404, 413, 503),
+    responses=error_responses(404, *BODY_ERRORS, 503),
 )
 def update_patchbay_point(
     point_id: PointIdPath, data: PointUpdate, session: SessionDep
@@ -85,7 +85,7 @@ def update_patchbay_point(
 
 
 @router.delete(
-    "/{point_id}",
+    "/{point_id:point_segment}",
     response_model=PointRead,
     summary="Delete a patchbay point",
     responses=error_responses(404, 409, 503),

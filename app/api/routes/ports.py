@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Response
 from app.api.deps import SessionDep
 from app.api.paths import PortIdPath
 from app.api.responses import committed_response
-from app.schemas.common import INT32_MAX, INT32_MIN, error_responses
+from app.schemas.common import BODY_ERRORS, INT32_MAX, INT32_MIN, error_responses
 from app.schemas.port import (
     BulkLinkRequest,
     BulkLinkResult,
@@ -40,7 +40,7 @@ def list_ports(
     "/bulk-link",
     response_model=BulkLinkResult,
     summary="Apply a whole patch at once",
-    responses=error_responses(404, 413, 503),
+    responses=error_responses(404, *BODY_ERRORS, 503),
 )
 def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
     """Link (with take-over) or, for a null `patchbay_id`, unlink up to 500 ports in one
@@ -57,7 +57,10 @@ def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
 
 
 @router.get(
-    "/{port_id}", response_model=PortRead, summary="Get a port", responses=error_responses(404, 503)
+    "/{port_id:port_segment}",
+    response_model=PortRead,
+    summary="Get a port",
+    responses=error_responses(404, 503),
 )
 def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
     """One port."""
@@ -67,10 +70,10 @@ def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
 
 
 @router.patch(
-    "/{port_id}",
+    "/{port_id:port_segment}",
     response_model=PortRead,
     summary="Relabel or retype a port",
-    responses=error_responses(404, 413, 503),
+    responses=error_responses(404, *BODY_ERRORS, 503),
 )
 def update_port(port_id: PortIdPath, data: PortUpdate, session: SessionDep) -> Response:
     """Change `label` and/or `type` (`type` accepts any case, like on creation)."""
@@ -79,7 +82,7 @@ def update_port(port_id: PortIdPath, data: PortUpdate, session: SessionDep) -> R
 
 
 @router.delete(
-    "/{port_id}",
+    "/{port_id:port_segment}",
     response_model=PortRead,
     summary="Delete a port",
     responses=error_responses(404, 503),
@@ -92,10 +95,10 @@ def delete_port(port_id: PortIdPath, session: SessionDep) -> Response:
 
 
 @router.post(
-    "/{port_id}/link",
+    "/{port_id:port_segment}/link",
     response_model=LinkResult,
     summary="Move a port to a patchbay point, taking it over",
-    responses=error_responses(404, 413, 503),
+    responses=error_responses(404, *BODY_ERRORS, 503),
 )
 def link_port(port_id: PortIdPath, data: LinkRequest, session: SessionDep) -> Response:
     """Wire the port to the point. If another port held the point, that port is unlinked in the
@@ -115,10 +118,10 @@ def link_port(port_id: PortIdPath, data: LinkRequest, session: SessionDep) -> Re
 
 
 @router.put(
-    "/{port_id}/patchbay",
+    "/{port_id:port_segment}/patchbay",
     response_model=PortRead,
     summary="Set or clear a port's patchbay point",
-    responses=error_responses(404, 409, 413, 503),
+    responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
 def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, session: SessionDep) -> Response:
     """Wire the port to a free point, or free it with `null` (a missing field means null).
@@ -130,7 +133,7 @@ def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, session: Sessio
 
 
 @router.post(
-    "/{port_id}/unlink",
+    "/{port_id:port_segment}/unlink",
     response_model=PortRead,
     summary="Free a port from its patchbay point",
     responses=error_responses(404, 503),
