@@ -10,6 +10,7 @@ Environment:
   BENCH_DATABASE_URL  admin URL of a PostgreSQL to use, e.g. postgresql://postgres@127.0.0.1/postgres;
                       unset: an embedded PostgreSQL in a temporary directory, deleted afterwards
   BENCH_DURATION      seconds per scenario (default 10)
+  BENCH_WARMUP        seconds of the same load run first and not counted (default 3)
   BENCH_SEED          seed of the random re-linking (default: the clock)
   BENCH_URL           load this running server instead of starting one (no seeding, no RSS);
                       it must serve a studio of the small shape (see `python -m bench.seed`).
@@ -61,6 +62,7 @@ RELINK_SMALL = Scenario("d", "random relink small", SMALL.name)
 @dataclass(frozen=True)
 class Config:
     duration_s: int
+    warmup_s: int
     seed: int
     database_url: str | None
     bench_url: str | None
@@ -71,8 +73,12 @@ class Config:
         duration = os.environ.get("BENCH_DURATION", "10").strip().removesuffix("s")
         if not duration.isdigit() or int(duration) < 1:
             raise SystemExit(f"BENCH_DURATION must be whole seconds, at least 1 (got {duration!r})")
+        warmup = os.environ.get("BENCH_WARMUP", "3").strip().removesuffix("s")
+        if not warmup.isdigit():
+            raise SystemExit(f"BENCH_WARMUP must be whole seconds (got {warmup!r})")
         return cls(
             duration_s=int(duration),
+            warmup_s=int(warmup),
             seed=int(os.environ.get("BENCH_SEED") or time.time()),
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             bench_url=os.environ.get("BENCH_URL") or None,
@@ -82,6 +88,7 @@ class Config:
     def to_json(self) -> dict[str, Any]:
         return {
             "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
             "seed": self.seed,
             "database": "BENCH_DATABASE_URL" if self.database_url else "embedded",
             "bench_url": self.bench_url,
@@ -163,14 +170,12 @@ def measure(
     script_args: tuple[str, ...] = (),
 ) -> ScenarioResult:
     log(f"{scenario.key}. {scenario.title}: {config.duration_s} s of load")
+    load = {"script": script, "headers": headers, "script_args": script_args}
+    if config.warmup_s:
+        # Not counted: the first seconds pay for prepared statements, pool growth and caches.
+        run_wrk(server.url(path), duration_s=config.warmup_s, **load)  # type: ignore[arg-type]
     peak_was_reset = server.reset_peak_memory()
-    result = run_wrk(
-        server.url(path),
-        duration_s=config.duration_s,
-        script=script,
-        headers=headers,
-        script_args=script_args,
-    )
+    result = run_wrk(server.url(path), duration_s=config.duration_s, **load)  # type: ignore[arg-type]
     (RESULTS_DIR / f"wrk-{scenario.key}.txt").write_text(result.output)
     measured = ScenarioResult(scenario, wrk=result, memory=server.memory())
     if server.process is not None and not peak_was_reset:
