@@ -65,6 +65,8 @@ def test_compose_file_wires_the_three_services() -> None:
     assert services["api"]["build"] == "."
     assert services["api"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert "pg_isready -h 127.0.0.1" in " ".join(services["db"]["healthcheck"]["test"])
+    assert "/ready" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["pgadmin"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["api"]["environment"]["DATABASE_URL"].endswith("@db:5432/${POSTGRES_DB}")
 
 
@@ -82,6 +84,10 @@ def test_env_example_lists_every_setting() -> None:
         "POSTGRES_DB",
         "PGADMIN_DEFAULT_EMAIL",
         "PGADMIN_DEFAULT_PASSWORD",
+        "API_KEY",
+        "LOG_FORMAT",
+        "THREADPOOL_SIZE",
+        "DB_POOL_TIMEOUT",
     } <= names
 
 
