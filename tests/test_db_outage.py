@@ -255,9 +255,9 @@ def test_an_event_stream_survives_a_database_restart(up: Service) -> None:
         service.database.stop()
         service.database.start()
         wait_for_recovery(service)
+        sent = time.monotonic()
         created, _ = service.call("POST", "/patchbay-points", {"name": "after restart"})
         assert created.status_code == 201
-        sent = time.monotonic()
         # The listener reconnects with backoff and re-reads the revision, so the change arrives
         # on the stream that stayed open all along.
         event = stream.next_event(timeout=15)
