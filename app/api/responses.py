@@ -6,7 +6,11 @@ from sqlalchemy.orm import Session
 
 
 def committed_response(
-    session: Session, body: BaseModel | Sequence[BaseModel], *, status_code: int = 200
+    session: Session,
+    body: BaseModel | Sequence[BaseModel],
+    *,
+    status_code: int = 200,
+    location: str | None = None,
 ) -> Response:
     """Commit the request's transaction, then serialise its answer, in the endpoint's thread.
 
@@ -21,4 +25,7 @@ def committed_response(
         content = b"[" + b",".join(item.model_dump_json().encode() for item in body) + b"]"
     else:
         content = body.model_dump_json().encode()
-    return Response(content, status_code=status_code, media_type="application/json")
+    headers = {"Location": location} if location else None
+    return Response(
+        content, status_code=status_code, media_type="application/json", headers=headers
+    )

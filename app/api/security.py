@@ -20,9 +20,8 @@ api_key_header = APIKeyHeader(
 )
 
 
-async def require_api_key(
-    request: Request, given: Annotated[str | None, Depends(api_key_header)]
-) -> None:
+def check_api_key(request: Request, given: str | None) -> None:
+    """401 unless no key is configured or `given` is it."""
     expected = request.app.state.settings.api_key
     if expected is None:
         return
@@ -31,6 +30,12 @@ async def require_api_key(
         given.encode(), expected.get_secret_value().encode()
     ):
         raise Unauthorized(UNAUTHORIZED)
+
+
+async def require_api_key(
+    request: Request, given: Annotated[str | None, Depends(api_key_header)]
+) -> None:
+    check_api_key(request, given)
 
 
 # Open to anyone; /events checks the key itself (it also takes it as a query parameter).

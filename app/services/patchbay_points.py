@@ -26,18 +26,21 @@ def get_point(session: Session, *, point_id: int, for_update: bool = False) -> P
 
 def create_points(session: Session, *, points: list[PointCreate]) -> list[PatchbayPoint]:
     """Insert the points in the given order, all or nothing."""
-    for attempt in (1, 2):
-        rows = [PatchbayPoint(**point.model_dump()) for point in points]
-        try:
-            with session.begin_nested():
-                session.add_all(rows)
-        except IntegrityError as exc:
-            if attempt == 2 or "patchbay_points_pkey" not in str(exc.orig):
-                raise
-            session.execute(_CATCH_UP_ID_SEQUENCE)
-            continue
-        return rows
-    raise AssertionError("unreachable")
+    try:
+        return _insert_points(session, points)
+    except IntegrityError as exc:
+        if "patchbay_points_pkey" not in str(exc.orig):
+            raise
+    session.execute(_CATCH_UP_ID_SEQUENCE)
+    return _insert_points(session, points)
+
+
+def _insert_points(session: Session, points: list[PointCreate]) -> list[PatchbayPoint]:
+    rows = [PatchbayPoint(**point.model_dump()) for point in points]
+    # A savepoint, so a clash on the id leaves the request's transaction usable for the retry.
+    with session.begin_nested():
+        session.add_all(rows)
+    return rows
 
 
 def update_point(session: Session, *, point_id: int, data: PointUpdate) -> PatchbayPoint:

@@ -53,9 +53,12 @@ def create_device(data: DeviceCreate, session: SessionDep) -> Response:
     new ports) is 409.
     """
     device = service.create_device(session, data=data)
-    response = committed_response(session, DeviceRead.model_validate(device), status_code=201)
-    response.headers["Location"] = f"/devices/{device.id}"
-    return response
+    return committed_response(
+        session,
+        DeviceRead.model_validate(device),
+        status_code=201,
+        location=f"/devices/{device.id}",
+    )
 
 
 @router.patch(
@@ -85,9 +88,9 @@ def add_port(device_id: DeviceIdPath, data: PortCreate, session: SessionDep) -> 
     A `patchbay_id` follows the rules of creating a device (404 unknown, 409 taken).
     """
     port = service.add_port(session, device_id=device_id, data=data)
-    response = committed_response(session, PortRead.model_validate(port), status_code=201)
-    response.headers["Location"] = f"/ports/{port.id}"
-    return response
+    return committed_response(
+        session, PortRead.model_validate(port), status_code=201, location=f"/ports/{port.id}"
+    )
 
 
 @router.delete(

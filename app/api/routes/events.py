@@ -1,4 +1,3 @@
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -6,7 +5,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from app.core.errors import Unauthorized, Unavailable
+from app.api.security import check_api_key
+from app.core.errors import Unavailable
 from app.schemas.common import error_responses
 from app.services.events import StateBroadcaster
 
@@ -36,17 +36,6 @@ _EVENT_SCHEMA = {
 
 def _event(revision: int) -> bytes:
     return f'id: {revision}\nevent: state\ndata: {{"revision": {revision}}}\n\n'.encode()
-
-
-def _check_key(request: Request, header_key: str | None, query_key: str | None) -> None:
-    expected = request.app.state.settings.api_key
-    if expected is None:
-        return
-    given = header_key or query_key
-    if given is None or not hmac.compare_digest(
-        given.encode(), expected.get_secret_value().encode()
-    ):
-        raise Unauthorized("Missing or invalid API key")
 
 
 async def _stream(
@@ -97,7 +86,7 @@ async def events(
     A comment line keeps the connection alive at least every 15 s. There is a cap on open
     streams per API process; beyond it the answer is 503.
     """
-    _check_key(request, x_api_key, api_key)
+    check_api_key(request, x_api_key or api_key)
     broadcaster: StateBroadcaster = request.app.state.broadcaster
     if not broadcaster.try_join():
         raise Unavailable("Too many open event streams")

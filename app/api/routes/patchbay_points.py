@@ -50,9 +50,12 @@ def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
     The answer's `Location` header is the new point's address.
     """
     [point] = service.create_points(session, points=[data])
-    response = committed_response(session, PointRead.model_validate(point), status_code=201)
-    response.headers["Location"] = f"/patchbay-points/{point.id}"
-    return response
+    return committed_response(
+        session,
+        PointRead.model_validate(point),
+        status_code=201,
+        location=f"/patchbay-points/{point.id}",
+    )
 
 
 @router.post(
