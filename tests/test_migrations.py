@@ -53,7 +53,7 @@ def test_downgrade_and_upgrade_round_trip(scratch_database: Callable[[str], str]
 
 def test_first_revision_is_the_seed_schema(scratch_database: Callable[[str], str]) -> None:
     url = scratch_database("seed")
-    command.upgrade(alembic_config(url), "0001")
+    command.upgrade(alembic_config(url), "001_create_schema")
     engine = create_engine(sqlalchemy_url(url))
     with engine.connect() as conn:
         inspector = inspect(conn)
@@ -79,7 +79,7 @@ def test_upgrading_an_existing_studio_keeps_port_order(
 ) -> None:
     """A database of the earlier service: ports in id-string order must come out numbered."""
     url = scratch_database("legacy")
-    command.upgrade(alembic_config(url), "0001")
+    command.upgrade(alembic_config(url), "001_create_schema")
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO devices (id, name, type) VALUES (5, 'Mixer', 'Mixer')")
         for n in (10, 2, 1, 12, 11, 3):  # inserted out of order, all in one transaction
@@ -113,7 +113,7 @@ def test_replicas_migrating_at_once_all_succeed(scratch_database: Callable[[str]
     ]
     outputs = [process.communicate(timeout=120)[0].decode() for process in upgrades]
     assert [process.returncode for process in upgrades] == [0, 0, 0], outputs
-    assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1
+    assert sum("Running upgrade  -> 001_create_schema" in output for output in outputs) == 1
     assert current_revision(url) == head()
     with psycopg.connect(url) as conn:
         tables = {

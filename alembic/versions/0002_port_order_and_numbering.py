@@ -5,7 +5,7 @@
 handed out for the device. Both are backfilled from existing rows.
 
 Revision ID: 0002
-Revises: 0001
+Revises: 001_create_schema
 Create Date: 2026-11-26
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
-down_revision: str | None = "0001"
+down_revision: str | None = "001_create_schema"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
