@@ -1,22 +1,24 @@
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import anyio.to_thread
 from alembic.script import ScriptDirectory
-from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import APIRouter, Depends, FastAPI
 
-from app.api.routes import devices, events, health, patchbay_points, ports, state
-from app.api.routes.docs import add_offline_docs
-from app.api.security import RequireApiKey, require_api_key
+from app.api import middleware
+from app.api.routes import devices, docs, events, health, patchbay_points, ports, state
+from app.api.security import declare_api_key
 from app.core.config import Settings, get_settings
-from app.core.errors import InternalErrors, register_error_handlers
-from app.core.logging import REQUEST_ID_HEADER, RequestIdMiddleware, configure_logging
-from app.core.middleware import BodySizeLimit
-from app.db.session import create_db_engine, create_sessionmaker
+from app.core.errors import register_error_handlers
+from app.core.logging import configure_logging
+from app.db.pool import Database
 from app.schemas.common import error_responses
-from app.services.events import StateBroadcaster, close_streams_on_shutdown_signal
+from app.services.events import StateListener
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -36,71 +38,109 @@ TAGS = [
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
+# Served to anyone, key or not: what load balancers, healthchecks and a browser opening the
+# docs need. Everything else needs the API key when one is configured.
+PUBLIC_ROUTERS: tuple[APIRouter, ...] = (health.router, docs.router)
+GUARDED_ROUTERS: tuple[APIRouter, ...] = (
+    state.router,
+    patchbay_points.router,
+    devices.router,
+    ports.router,
+    events.router,
+)
+# Browsers' EventSource cannot send headers, so the event stream also takes `?api_key=`.
+QUERY_KEY_PATHS = ("/events",)
+# Every request body is limited to 1 MiB but these.
+BODY_LIMITS: dict[str, int] = {}
+
+# Every operation can answer this, before any of its own rules run.
+BAD_HOST: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Host not allowed, or a body that is not text (e.g. not UTF-8)"}
+}
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (use `make run` for a local database)")
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
-    engine = create_db_engine(settings)
-    app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
-    broadcaster = StateBroadcaster(settings.libpq_url, max_clients=settings.sse_max_clients)
-    app.state.broadcaster = broadcaster
-    broadcaster.start()
-    close_streams_on_shutdown_signal(broadcaster)
+    # Worker threads run only the CPU-heavy parts of a few requests (signal flow, imports).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+    database = Database(settings)
+    listener = StateListener(settings)
+    app.state.database, app.state.listener = database, listener
+    await database.open()
+    listener.start()
+    _close_streams_on_shutdown_signal(listener)
     try:
         yield
     finally:
-        await broadcaster.stop()
-        engine.dispose()
+        await listener.stop()
+        await database.close()
+
+
+def _close_streams_on_shutdown_signal(listener: StateListener) -> None:
+    """End the open event streams as soon as SIGTERM/SIGINT arrives.
+
+    uvicorn lets in-flight responses finish before it shuts down; a stream never finishes by
+    itself, so without this a redeploy would wait out the whole graceful-shutdown timeout.
+    uvicorn's own handlers are kept and still run.
+    """
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def handler(
+            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+        ) -> None:
+            loop.call_soon_threadsafe(listener.close_streams)
+            previous(signum, frame)
+
+        try:
+            signal.signal(signum, handler)
+        except ValueError:  # not the main thread (e.g. under a test client): nothing to chain
+            return
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
     app = FastAPI(
-        title="Pepper",
+        title=docs.TITLE,
         summary="The patchbay service for a music studio.",
         description=DESCRIPTION,
-        version="1.0.0",
+        version="2.0.0",
         openapi_tags=TAGS,
+        openapi_url=docs.OPENAPI_URL,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        responses=BAD_HOST,
     )
     app.state.settings = settings
     app.state.schema_head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     register_error_handlers(app)
 
-    # The dependency declares the key in OpenAPI (Swagger's Authorize button); the middleware
-    # below enforces it before any body is read.
-    guarded = [Depends(require_api_key)] if settings.api_key else []
-    unauthorized = error_responses(401) if settings.api_key else {}
-    app.include_router(health.router)
-    # Checks the key itself: browsers' EventSource cannot send headers, so it may come as a query.
-    app.include_router(events.router)
-    for module in (state, patchbay_points, devices, ports):
-        app.include_router(module.router, dependencies=guarded, responses=unauthorized)
-    add_offline_docs(app)
+    keyed = bool(settings.named_keys)
+    guarded = [Depends(declare_api_key)] if keyed else []
+    unauthorized = error_responses(401) if keyed else {}
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
+    for router in GUARDED_ROUTERS:
+        app.include_router(router, dependencies=guarded, responses=unauthorized)
+    docs.mount_assets(app)
 
-    # Added innermost first: the request id wraps everything; CORS headers go on 401s, 413s and
-    # 500s too.
-    app.add_middleware(InternalErrors)
-    app.add_middleware(BodySizeLimit)
-    if settings.api_key:
-        app.add_middleware(RequireApiKey, key=settings.api_key.get_secret_value())
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
-        )
-    app.add_middleware(RequestIdMiddleware)
+    middleware.install(
+        app,
+        settings,
+        public_paths={route.path for router in PUBLIC_ROUTERS for route in router.routes}  # type: ignore[attr-defined]
+        | {docs.OPENAPI_URL},
+        public_prefixes=(docs.ASSETS_URL + "/",),
+        query_key_paths=QUERY_KEY_PATHS,
+        body_limits=BODY_LIMITS,
+    )
     return app
 
 

@@ -1,31 +1,47 @@
-from collections.abc import Sequence
+"""Responses whose JSON body PostgreSQL wrote (app/db/shapes.py), and the ETag rules of the
+revision-tagged reads (RFC 9110 conditional GET)."""
+
+from collections.abc import Awaitable, Callable
 
 from fastapi import Response
-from pydantic import BaseModel
-from sqlalchemy.orm import Session
+
+from app.db.pool import Database
+from app.db.shapes import REVISION
 
 
-def committed_response(
-    session: Session,
-    body: BaseModel | Sequence[BaseModel],
-    *,
-    status_code: int = 200,
-    location: str | None = None,
+def json_response(
+    body: str | bytes, *, status_code: int = 200, location: str | None = None
 ) -> Response:
-    """Commit the request's transaction, then serialise its answer, in the endpoint's thread.
-
-    Committing here, before the response exists, means a failed commit can only ever be an
-    error response, and `get_db` has nothing left to do in another thread. Serialising here
-    matters too: a returned model would be validated by FastAPI in *another* worker thread
-    while this request still held its row locks, and under load every worker can be waiting for
-    those locks, so the holder would wait for a worker forever.
-    """
-    session.commit()
-    if not isinstance(body, BaseModel):
-        content = b"[" + b",".join(item.model_dump_json().encode() for item in body) + b"]"
-    else:
-        content = body.model_dump_json().encode()
     headers = {"Location": location} if location else None
-    return Response(
-        content, status_code=status_code, media_type="application/json", headers=headers
-    )
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+
+
+def etag_for(revision: int) -> str:
+    return f'W/"{revision}"'
+
+
+def if_none_match_hits(header: str, revision: int) -> bool:
+    """True when an If-None-Match header names this revision (weak comparison) or is `*`."""
+    wanted = f'"{revision}"'
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+async def revision_tagged(
+    database: Database,
+    if_none_match: str | None,
+    read: Callable[[], Awaitable[tuple[int, str | bytes]]],
+) -> Response:
+    """A read tagged with the state revision it reflects: a 304 after one tiny query while the
+    client's revision is current, else the body and its revision from one snapshot."""
+    headers = {"Cache-Control": "no-cache"}
+    if if_none_match is not None:
+        revision = int(await database.fetch_value(REVISION))
+        if if_none_match_hits(if_none_match, revision):
+            return Response(status_code=304, headers={**headers, "ETag": etag_for(revision)})
+    revision, body = await read()
+    headers["ETag"] = etag_for(revision)
+    return Response(body, media_type="application/json", headers=headers)

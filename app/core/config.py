@@ -1,9 +1,35 @@
-from functools import lru_cache
-from typing import Literal
+"""Settings, read from the environment or `.env`, and checked before the service starts."""
 
-from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import re
+import sys
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
+
+# A key travels in an HTTP header, which carries visible ASCII; anything else could never match
+# what a client sends, and would lock everyone out.
+_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]{1,256}")
+_KEY_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def _valid_key(value: SecretStr) -> SecretStr:
+    if not _KEY_CHARACTERS.fullmatch(value.get_secret_value()):
+        raise ValueError("must be 1-256 visible ASCII characters (no spaces)")
+    return value
+
+
+def _valid_key_names(keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+    for name in keys:
+        if not _KEY_NAME.fullmatch(name):
+            raise ValueError(f"key name {name!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
+    return keys
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_valid_key)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
 class Settings(BaseSettings):
@@ -13,18 +39,27 @@ class Settings(BaseSettings):
 
     database_url: str = ""
     cors_origins: list[str] = []
-    # Worker threads that run sync endpoints; the connection pool is sized from it so that
-    # load queues for a thread instead of failing for want of a connection.
-    threadpool_size: int = 20
-    db_pool_timeout: float = 5.0
-    db_connect_timeout: int = 3
-    # When set, every endpoint but /health, /ready and the docs needs `X-API-Key: <key>`.
-    api_key: SecretStr | None = None
+    # Host names served besides localhost, IP literals, this machine's name and LAN-only names
+    # (see api/middleware.py); e.g. the name a reverse proxy forwards.
+    allowed_hosts: list[str] = []
+    # When set, every endpoint but the health checks and the docs needs `X-API-Key`.
+    api_key: ApiKey | None = None
+    # Named keys: their name is recorded as the actor of the changes made with them.
+    api_keys: Annotated[dict[str, ApiKey], AfterValidator(_valid_key_names)] = {}
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    db_pool_size: int = Field(10, ge=1, le=200)
+    # Every wait on the database is bounded: for a connection, for a connection to open, for a
+    # row lock, for a statement, and for a transaction left idle.
+    db_pool_timeout: Seconds = 5.0
+    db_connect_timeout: int = Field(3, ge=1, le=60)
+    db_lock_timeout: Annotated[float, Field(gt=0, le=10)] = 5.0
+    db_statement_timeout: Seconds = 30.0
+    db_idle_in_transaction_timeout: Seconds = 60.0
     # Server-sent events (GET /events): open streams allowed per process, keep-alive interval.
-    sse_max_clients: int = 200
-    sse_keepalive_seconds: float = 15.0
+    sse_max_clients: int = Field(200, ge=1, le=100_000)
+    sse_keepalive_seconds: Seconds = 15.0
+    history_retention_days: int = Field(90, ge=1, le=36_500)
 
     @property
     def libpq_url(self) -> str:
@@ -32,10 +67,34 @@ class Settings(BaseSettings):
         url = make_url(self.database_url).set(drivername="postgresql")
         return url.render_as_string(hide_password=False)
 
-    @field_validator("api_key")
+    @property
+    def named_keys(self) -> dict[str, str | None]:
+        """Every accepted key, with the actor it stands for (None for the unnamed API_KEY)."""
+        keys: dict[str, str | None] = {
+            key.get_secret_value(): name for name, key in self.api_keys.items()
+        }
+        if self.api_key is not None:
+            keys.setdefault(self.api_key.get_secret_value(), None)
+        return keys
+
+    @field_validator("api_key", mode="before")
     @classmethod
-    def _empty_key_means_none(cls, value: SecretStr | None) -> SecretStr | None:
-        return value if value and value.get_secret_value() else None
+    def _empty_key_means_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
+        # Credentials are allowed for these origins; with "*" every web site could call the API
+        # with the studio's cookies and keys.
+        if "*" in origins:
+            raise ValueError('"*" is not allowed: list the browser app\'s origins one by one')
+        return [origin.rstrip("/") for origin in origins]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower_case_hosts(cls, hosts: list[str]) -> list[str]:
+        return [host.strip().lower() for host in hosts if host.strip()]
 
     @field_validator("database_url")
     @classmethod
@@ -49,4 +108,15 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, or exit with a message naming each bad one."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_input=False)
+        )
+    except SettingsError as exc:  # a value that is not the JSON its setting needs
+        problems = re.sub(r'field "(\w+)".*', lambda m: f"{m[1].upper()}: not valid JSON", str(exc))
+    print(f"pepper: invalid settings: {problems}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,14 +1,18 @@
-"""Domain errors. Services raise them; `register_error_handlers` maps each to one status code."""
+"""Every error the API answers, in one place: the messages, the domain errors that services
+raise, the PostgreSQL constraints they stand for, and the handlers that turn them into
+`{"detail": ...}` responses."""
 
 import logging
+import math
+import reprlib
+from typing import Any
 
 import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import request_id_var
 
@@ -16,17 +20,57 @@ logger = logging.getLogger("pepper")
 
 RETRY_AFTER_SECONDS = "2"
 
+# --- Messages ----------------------------------------------------------------------------------
+DEVICE_NOT_FOUND = "Device not found"
+PORT_NOT_FOUND = "Port not found"
+POINT_NOT_FOUND = "Patchbay point not found"
+POINT_TAKEN = "Patchbay point already linked"
+POINT_IN_USE = "Patchbay point is in use"
+BAY_NOT_FOUND = "Bay not found"
+BAY_NAME_USED = "Bay name already used"
+BAY_IN_USE = "Bay is in use"
+CHANNEL_NOT_FOUND = "Channel not found"
+POINT_IN_A_BAY = "Patchbay point already in a bay"
+CABLE_NOT_FOUND = "Cable not found"
+JACK_PATCHED = "Jack already patched"
+SCENE_NOT_FOUND = "Scene not found"
+SCENE_NAME_USED = "Scene name already used"
+SCENE_MISSING_ITEMS = "Scene refers to missing items"
+STATE_CHANGED = "State changed since the diff"
+HISTORY_NOT_FOUND = "History entry not found"
+REVERT_CONFLICT = "Later changes conflict with this revert"
+ID_TAKEN = "Id already taken by a row added by hand; retry"
+PORT_ID_TAKEN = "Port id already taken"
+UNAUTHORIZED = "Missing or invalid API key"
+CROSS_SITE = "Cross-site request refused"
+HOST_NOT_ALLOWED = "Host not allowed"
+BODY_TOO_LARGE = "Request body too large"
+TOO_MANY_STREAMS = "Too many open event streams"
+POOL_BUSY = "Service busy, retry shortly"
+DATABASE_UNAVAILABLE = "Database unavailable"
+INTERNAL_ERROR = "Internal Server Error"
 
+
+# --- Domain errors -----------------------------------------------------------------------------
 class PepperError(Exception):
     status_code = 500
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(PepperError):
+    status_code = 400
 
 
 class Unauthorized(PepperError):
     status_code = 401
+
+
+class Forbidden(PepperError):
+    status_code = 403
 
 
 class NotFound(PepperError):
@@ -37,41 +81,83 @@ class Conflict(PepperError):
     status_code = 409
 
 
+class PreconditionFailed(PepperError):
+    status_code = 412
+
+
+class TooLarge(PepperError):
+    status_code = 413
+
+
 class Unavailable(PepperError):
     status_code = 503
 
 
-def _detail(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+# A unique or check violation on these constraints is a lost race with someone who wrote past
+# the API's locks (pgAdmin), or a hand-typed id: a 409, never a 500.
+CONSTRAINT_ERRORS: dict[str, PepperError] = {
+    "uq_ports_patchbay_id": Conflict(POINT_TAKEN),
+    "uq_cable_ends_point_id": Conflict(JACK_PATCHED),
+    "uq_patchbay_points_slot": Conflict(POINT_IN_A_BAY),
+    "uq_bays_name": Conflict(BAY_NAME_USED),
+    "uq_scenes_name": Conflict(SCENE_NAME_USED),
+    "ports_pkey": Conflict(PORT_ID_TAKEN),
+    "devices_pkey": Conflict(ID_TAKEN),
+    "patchbay_points_pkey": Conflict(ID_TAKEN),
+    "bays_pkey": Conflict(ID_TAKEN),
+    "cables_pkey": Conflict(ID_TAKEN),
+    "scenes_pkey": Conflict(ID_TAKEN),
+}
+
+
+def constraint_error(exc: psycopg.errors.IntegrityError) -> PepperError | None:
+    """The domain error a violated constraint stands for, if it is one we know."""
+    return CONSTRAINT_ERRORS.get(exc.diag.constraint_name or "")
+
+
+# --- Responses ---------------------------------------------------------------------------------
+def error_response(
+    status_code: int, detail: Any, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    if status_code == 503:
+        headers = {**(headers or {}), "Retry-After": RETRY_AFTER_SECONDS}
+    return JSONResponse({"detail": detail, **extra}, status_code=status_code, headers=headers)
 
 
 async def _pepper_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PepperError)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status_code == 503 else None
-    return _detail(exc.status_code, exc.detail, headers)
+    return error_response(exc.status_code, exc.detail, **exc.extra)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, psycopg.errors.IntegrityError)
+    known = constraint_error(exc)
+    if known is None:
+        return internal_error(request, exc)
+    return await _pepper_error(request, known)
 
 
 async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
     logger.warning("no database connection free in time: %s", exc)
-    return _detail(503, "Service busy, retry shortly", {"Retry-After": RETRY_AFTER_SECONDS})
+    return error_response(503, POOL_BUSY)
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Connection loss, server shutdown, deadlock or serialisation failure: all transient.
-    if isinstance(exc, OperationalError | psycopg.OperationalError):
-        logger.warning("database unavailable: %s", exc)
-        return _detail(503, "Database unavailable", {"Retry-After": RETRY_AFTER_SECONDS})
-    return await _internal_error(request, exc)
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Connection lost, server restarting, a lock or statement timeout, a deadlock or a
+    # serialisation failure: all transient.
+    logger.warning("database unavailable: %s", str(exc).strip())
+    return error_response(503, DATABASE_UNAVAILABLE)
 
 
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+def internal_error(request: Request, exc: BaseException) -> JSONResponse:
     """Anything unexpected: log the traceback, tell the client only the id to quote."""
     request_id = request_id_var.get()
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    # RequestIdMiddleware, which wraps InternalErrors, puts the id in the headers.
-    return JSONResponse(
-        {"detail": "Internal Server Error", "request_id": request_id}, status_code=500
-    )
+    return JSONResponse({"detail": INTERNAL_ERROR, "request_id": request_id}, status_code=500)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error(request, exc)
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -93,42 +179,65 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# --- Validation errors -------------------------------------------------------------------------
+# A 422 says what was wrong and shows a little of what was sent: never more than this.
+MAX_ECHO = 100
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel, _PREVIEW.maxdict, _PREVIEW.maxlist = 2, 4, 4
+_PREVIEW.maxstring = _PREVIEW.maxlong = _PREVIEW.maxother = 30
+
+
+def _clip(text: str, limit: int = MAX_ECHO) -> str:
+    # Lone surrogates (allowed in JSON escapes, not in UTF-8) become U+FFFD.
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _echo(value: Any) -> Any:
+    """A short stand-in for a piece of the request that JSON can always carry."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 64 else _clip(str(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _clip(value)
+    if isinstance(value, dict) and len(value) <= 4:
+        small = {_clip(str(key)): _echo(item) for key, item in value.items()}
+        if len(repr(small)) <= MAX_ECHO:
+            return small
+    return _clip(_PREVIEW.repr(value))
+
+
+def _rendered(error: dict[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "type": str(error.get("type", "value_error")),
+        "loc": [_echo(part) for part in error.get("loc", ())],
+        "msg": _clip(str(error.get("msg", "")), 5 * MAX_ECHO),
+    }
+    if "input" in error:
+        shown["input"] = _echo(error["input"])
+    if error.get("ctx"):
+        shown["ctx"] = {str(key): _echo(value) for key, value in error["ctx"].items()}
+    return shown
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    try:
+        detail = [_rendered(error) for error in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+    except Exception:  # a 422 must never become a 500, whatever was sent
+        logger.exception("could not render a validation error")
+        return JSONResponse({"detail": [{"type": "invalid", "msg": "Invalid request"}]}, 422)
+
+
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(405, _method_not_allowed)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PepperError, _pepper_error)
-    app.add_exception_handler(PoolTimeoutError, _pool_timeout)
-    app.add_exception_handler(DBAPIError, _database_error)
-    # The read paths use the driver directly (see app/api/deps.py).
-    app.add_exception_handler(psycopg.OperationalError, _database_error)
+    app.add_exception_handler(psycopg.errors.IntegrityError, _integrity_error)
+    app.add_exception_handler(psycopg_pool.PoolTimeout, _pool_timeout)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _internal_error)
-
-
-class InternalErrors:
-    """Answer an exception that no handler took with `_internal_error`'s 500, *inside* the
-    request-id and CORS middleware.
-
-    Starlette runs an `Exception` handler in its outermost middleware, where the request id is
-    no longer known and no CORS headers are added.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                raise
-            response = await _internal_error(Request(scope), exc)
-            await response(scope, receive, send)

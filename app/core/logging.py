@@ -5,20 +5,18 @@ import logging
 import re
 import sys
 import time
-import uuid
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The name of the API key the request came with (named keys only).
+actor_var: ContextVar[str | None] = ContextVar("actor", default=None)
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
-# A client's id is kept if it is short and plain (no spaces, quotes or control characters that
-# could forge log lines or headers).
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# C0 and C1 control characters: a path or header holding "\n" must not write a second line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-access_logger = logging.getLogger("pepper.access")
+
+def escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -29,28 +27,36 @@ class _RequestIdFilter(logging.Filter):
 
 
 class _CachedTimeFormatter(logging.Formatter):
-    """Formats each second's timestamp once: at hundreds of access lines a second, strftime
-    is a noticeable part of a request's cost."""
+    """Formats each second's date and time once (at hundreds of access lines a second, strftime
+    is a noticeable part of a request's cost); the milliseconds are each record's own."""
 
+    date_format = "%Y-%m-%d %H:%M:%S"
     _second = -1
     _formatted = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         second = int(record.created)
         if second != self._second:
-            self._second, self._formatted = second, super().formatTime(record, datefmt)
-        return self._formatted
+            self._second = second
+            self._formatted = time.strftime(self.date_format, self.converter(record.created))
+        return f"{self._formatted}.{int(record.msecs):03d}"
 
 
 class TextFormatter(_CachedTimeFormatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The message may quote what a client sent; the traceback, added after, keeps its lines.
+        return escape_controls(super().formatMessage(record))
+
 
 class JsonFormatter(_CachedTimeFormatter):
+    date_format = "%Y-%m-%dT%H:%M:%S"
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": self.formatTime(record) + time.strftime("%z", self.converter(record.created)),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -70,56 +76,3 @@ def configure_logging(log_format: str, level: str = "INFO") -> None:
     pepper.handlers = [handler]
     pepper.setLevel(level)
     pepper.propagate = False
-
-
-class RequestIdMiddleware:
-    """Give every request an id (the client's, if sane), answer it in `X-Request-ID`, and write
-    one access log line carrying it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        encoded_id = request_id.encode()
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (_HEADER_NAME, encoded_id)]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-            if access_logger.isEnabledFor(logging.INFO):
-                self._log(scope, status, request_id, started)
-
-    @staticmethod
-    def _log(scope: Scope, status: int, request_id: str, started: float) -> None:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        method, path = scope["method"], scope["path"]
-        fields = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(elapsed_ms, 1),
-            "client": (scope.get("client") or ("-",))[0],
-        }
-        access_logger.info(
-            "%s %s %d %.1fms",
-            method,
-            path,
-            status,
-            elapsed_ms,
-            extra={"fields": fields, "request_id": request_id},
-        )

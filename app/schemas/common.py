@@ -31,9 +31,15 @@ NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_CLASS}][^\\u0000]*$"
 
 
 def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refusing it here keeps it a 422 instead of a driver error.
+    # PostgreSQL text holds neither NUL nor lone surrogates (which JSON's \ud800 escapes can
+    # carry and UTF-8 cannot): refused here, they are a 422 instead of a driver error.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
     return value
 
 
@@ -86,18 +92,22 @@ class ErrorOut(BaseModel):
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the `{"detail": ...}` errors an endpoint can return."""
     described = {
-        400: "Body is not JSON text at all (e.g. not UTF-8)",
+        400: "Body is not JSON text at all (e.g. not UTF-8), or the Host is not this server",
         401: "Missing or wrong API key",
+        403: "A write from a web page of another site",
         404: "The device, port or patchbay point does not exist",
         409: "The patchbay point is taken or in use",
+        412: "The studio changed since the revision named in `If-Match`",
         413: "Request body larger than 1 MiB",
         503: "Database unavailable or busy; retry after `Retry-After` seconds",
     }
     return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
 
 
-# What every endpoint with a JSON body can answer besides its own errors.
-BODY_ERRORS = (400, 413)
+# What every write can answer besides its own errors (and the 400 every operation can answer,
+# declared once for the whole app in app/main.py).
+WRITE_ERRORS = (403,)
+BODY_ERRORS = (*WRITE_ERRORS, 413)
 
 
 class PatchModel(BaseModel):

@@ -1,105 +1,120 @@
+"""Devices and their ports: creating them (ports numbered `dev-{device_id}-port-{n}`, never
+reused), renaming, adding a port, deleting."""
+
 from collections import Counter
 
-from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
-
-from app.core.errors import Conflict, NotFound
-from app.models import Device, Port
+from app.core.errors import DEVICE_NOT_FOUND, POINT_TAKEN, Conflict, NotFound
+from app.db.pool import Connection
+from app.db.shapes import DEVICE, DEVICE_DELETED, PORT
 from app.schemas.device import DeviceCreate, DeviceUpdate
 from app.schemas.port import PortCreate
-from app.services.locks import POINT_TAKEN, flush, lock_points
+from app.services.locks import lock_device, lock_device_ports, lock_points
 
-DEVICE_NOT_FOUND = "Device not found"
-
-# The device row, locked, with the next number for a new port: past the highest ever handed
-# out, and past any port id of that form typed in by hand.
-_LOCK_DEVICE_FOR_NEW_PORT = text(
-    """
+_INSERT_DEVICE = """
+    INSERT INTO devices (name, type, last_port_number) VALUES (%(name)s, %(type)s, %(ports)s)
+    RETURNING id
+"""
+# Ports in the order given: their `position` comes from a sequence, in insertion order.
+_INSERT_PORTS = f"""
+    INSERT INTO ports AS p (id, device_id, label, type, patchbay_id)
+    SELECT 'dev-' || %(device)s || '-port-' || (%(first)s + n - 1), %(device)s, label,
+           type::port_type, point
+      FROM unnest(%(labels)s::text[], %(types)s::text[], %(points)s::integer[])
+           WITH ORDINALITY AS given(label, type, point, n)
+     ORDER BY n
+    RETURNING p.id, {PORT}::text
+"""
+_GET_DEVICE = f"SELECT {DEVICE}::text FROM devices d WHERE d.id = %(id)s"
+_TAKEN_POINT = "SELECT 1 FROM ports WHERE patchbay_id = ANY(%(points)s) LIMIT 1"
+# Past the highest number the device ever gave out, and past any id of that form typed in by
+# hand, whichever device it was given to.
+_NEXT_PORT_NUMBER = """
     SELECT greatest(
-        last_port_number,
-        (SELECT coalesce(max(substring(id FROM '-port-([0-9]{1,9})$')::integer), 0)
-           FROM ports WHERE device_id = :device_id)
+        %(last)s,
+        (SELECT max(substring(id FROM '-port-([0-9]{1,9})$')::integer) FROM ports
+          WHERE id LIKE 'dev-' || %(device)s || '-port-%%')
     ) + 1
-    FROM devices WHERE id = :device_id
-    FOR UPDATE
-    """
-)
+"""
+_SET_LAST_PORT_NUMBER = "UPDATE devices SET last_port_number = %(n)s WHERE id = %(device)s"
+_UPDATE_DEVICE = f"""
+    UPDATE devices d SET name = coalesce(%(name)s, name), type = coalesce(%(type)s, type)
+     WHERE d.id = %(id)s RETURNING {DEVICE}::text
+"""
+_DELETE_DEVICE = f"DELETE FROM devices d WHERE d.id = %(id)s RETURNING {DEVICE_DELETED}::text"
 
 
-def port_id_for(device_id: int, number: int) -> str:
-    return f"dev-{device_id}-port-{number}"
-
-
-def claim_points(session: Session, ports: list[PortCreate]) -> None:
+async def claim_points(conn: Connection, ports: list[PortCreate]) -> None:
     """Lock the points new ports ask for: 404 if one is unknown, 409 if one is taken or asked
     for twice."""
     wanted = [port.patchbay_id for port in ports if port.patchbay_id is not None]
     if any(count > 1 for count in Counter(wanted).values()):
         raise Conflict(POINT_TAKEN)
-    lock_points(session, wanted)
-    if wanted and session.scalar(select(Port.id).where(Port.patchbay_id.in_(wanted)).limit(1)):
+    await lock_points(conn, wanted)
+    if wanted and await (await conn.execute(_TAKEN_POINT, {"points": wanted})).fetchone():
         raise Conflict(POINT_TAKEN)
 
 
-def _new_port(device_id: int, number: int, data: PortCreate) -> Port:
-    return Port(
-        id=port_id_for(device_id, number),
-        device_id=device_id,
-        label=data.label,
-        type=data.type,
-        patchbay_id=data.patchbay_id,
-    )
+async def _insert_ports(
+    conn: Connection, device_id: int, first: int, ports: list[PortCreate]
+) -> list[tuple[str, str]]:
+    """Insert the ports numbered from `first`; their ids and Port JSON."""
+    params = {
+        "device": device_id,
+        "first": first,
+        "labels": [port.label for port in ports],
+        "types": [port.type.value for port in ports],
+        "points": [port.patchbay_id for port in ports],
+    }
+    cursor = await conn.execute(_INSERT_PORTS, params)
+    return [(row[0], row[1]) for row in await cursor.fetchall()]
 
 
-def create_device(session: Session, *, data: DeviceCreate) -> Device:
-    claim_points(session, data.ports)
-    device = Device(name=data.name, type=data.type, last_port_number=len(data.ports))
-    session.add(device)
-    flush(session)
-    device.ports = [
-        _new_port(device.id, number, port) for number, port in enumerate(data.ports, start=1)
-    ]
-    flush(session)
-    return device
+async def create_device(conn: Connection, *, data: DeviceCreate) -> tuple[int, str]:
+    """Create the device and its ports; returns its id and its Device JSON."""
+    await claim_points(conn, data.ports)
+    params = {"name": data.name, "type": data.type, "ports": len(data.ports)}
+    row = await (await conn.execute(_INSERT_DEVICE, params)).fetchone()
+    assert row is not None
+    device_id = int(row[0])
+    if data.ports:
+        await _insert_ports(conn, device_id, 1, data.ports)
+    return device_id, await _device_json(conn, device_id)
 
 
-def get_device(session: Session, *, device_id: int, for_update: bool = False) -> Device:
-    query = select(Device).where(Device.id == device_id)
-    device = session.scalar(query.with_for_update() if for_update else query)
-    if device is None:
+async def _device_json(conn: Connection, device_id: int) -> str:
+    row = await (await conn.execute(_GET_DEVICE, {"id": device_id})).fetchone()
+    if row is None:
         raise NotFound(DEVICE_NOT_FOUND)
-    return device
+    return str(row[0])
 
 
-def update_device(session: Session, *, device_id: int, data: DeviceUpdate) -> Device:
-    device = get_device(session, device_id=device_id, for_update=True)
-    for field, value in data.changes().items():
-        setattr(device, field, value)
-    flush(session)
-    return device
-
-
-def add_port(session: Session, *, device_id: int, data: PortCreate) -> Port:
-    """Add a port numbered after every port the device ever had."""
-    # Lock the device, then the point, and only then write (see the locking discipline).
-    number = session.scalar(_LOCK_DEVICE_FOR_NEW_PORT, {"device_id": device_id})
-    if number is None:
+async def update_device(conn: Connection, *, device_id: int, data: DeviceUpdate) -> str:
+    changes = data.changes()
+    params = {"id": device_id, "name": changes.get("name"), "type": changes.get("type")}
+    row = await (await conn.execute(_UPDATE_DEVICE, params)).fetchone()
+    if row is None:
         raise NotFound(DEVICE_NOT_FOUND)
-    claim_points(session, [data])
-    session.execute(update(Device).where(Device.id == device_id).values(last_port_number=number))
-    port = _new_port(device_id, number, data)
-    session.add(port)
-    flush(session)
+    return str(row[0])
+
+
+async def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tuple[str, str]:
+    """Add a port numbered after every port the device ever had; returns its id and JSON."""
+    last = await lock_device(conn, device_id)
+    await claim_points(conn, [data])
+    row = await (
+        await conn.execute(_NEXT_PORT_NUMBER, {"last": last, "device": device_id})
+    ).fetchone()
+    assert row is not None
+    number = int(row[0])
+    await conn.execute(_SET_LAST_PORT_NUMBER, {"n": number, "device": device_id})
+    [port] = await _insert_ports(conn, device_id, number, [data])
     return port
 
 
-def delete_device(session: Session, *, device_id: int) -> Device:
+async def delete_device(conn: Connection, *, device_id: int) -> str:
     """Delete the device; its ports go with it (ON DELETE CASCADE), freeing their points."""
-    device = get_device(session, device_id=device_id, for_update=True)
-    # Lock the ports in id order, as `link` does, before the cascade touches them in its own order.
-    session.scalars(
-        select(Port.id).where(Port.device_id == device_id).order_by(Port.id).with_for_update()
-    ).all()
-    session.delete(device)
-    flush(session)
-    return device
+    await lock_device(conn, device_id)
+    await lock_device_ports(conn, device_id)
+    row = await (await conn.execute(_DELETE_DEVICE, {"id": device_id})).fetchone()
+    assert row is not None, "the device is locked, so it still exists"
+    return str(row[0])

@@ -2,33 +2,43 @@
 
 Every committed change bumps `state_revision` and NOTIFYs `pepper_state` in the same
 transaction (migration 0003), so a rolled-back change announces nothing. One LISTEN connection
-per process feeds every open stream of that process; it reconnects with backoff when the
-database goes away, and re-reads the revision when it is back, so nothing is missed for good.
+per process feeds every open stream of that process. A notification only says "look again":
+the revision is read from `state_revision` after each burst of them, so a stray NOTIFY (any
+database user can send one, with any payload) costs a query and nothing more. The listener
+reconnects with backoff whenever anything goes wrong, logging why, and re-reads the revision
+when it is back, so nothing is missed for good.
 """
 
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import Callable
-from types import FrameType
-from typing import Any
+import time
+from collections.abc import Iterator
 
 import psycopg
+
+from app.core.config import Settings
+from app.db.pool import connection_kwargs
 
 logger = logging.getLogger("pepper.events")
 
 CHANNEL = "pepper_state"
 MIN_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 10.0
+# With no notification for this long the listener reads the revision anyway: a connection that
+# died without a word is noticed, and a missed notification is caught up.
+HEARTBEAT_SECONDS = 30.0
 
 
-class StateBroadcaster:
-    def __init__(self, conninfo: str, *, max_clients: int) -> None:
-        self.conninfo = conninfo
-        self.max_clients = max_clients
+class StateListener:
+    def __init__(self, settings: Settings) -> None:
+        self.conninfo = settings.libpq_url
+        self.connect_options = connection_kwargs(settings, "pepper-listener")
+        self.max_clients = settings.sse_max_clients
         self.clients = 0
         self.revision: int | None = None
+        # monotonic time since when the listener has had no connection (None: connected)
+        self.down_since: float | None = time.monotonic()
         self.closing = asyncio.Event()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -49,25 +59,37 @@ class StateBroadcaster:
         self.closing.set()
         self._changed.set()
 
-    def try_join(self) -> bool:
+    def down_for(self) -> float:
+        """Seconds the listener has been without its connection (0 while connected)."""
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
+
+    @contextlib.contextmanager
+    def stream_slot(self) -> Iterator[bool]:
+        """Take one of the `max_clients` stream slots for the duration; yields False (and takes
+        nothing) when they are all taken or the process is shutting down."""
         if self.clients >= self.max_clients or self.closing.is_set():
-            return False
+            yield False
+            return
         self.clients += 1
-        return True
-
-    def leave(self) -> None:
-        self.clients -= 1
-
-    async def wait_for_change(self, seen: int | None, timeout: float) -> bool:
-        """Wait until the revision differs from `seen` (True) or `timeout` passes (False)."""
-        changed = self._changed
-        if self.revision != seen or self.closing.is_set():
-            return True
         try:
-            await asyncio.wait_for(changed.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+            yield True
+        finally:
+            self.clients -= 1
+
+    async def next_revision(self, after: int | None, timeout: float) -> int | None:
+        """The current revision once it is known and differs from `after`; None when `timeout`
+        passes first or the process is shutting down. Always waits while there is nothing new,
+        so a stream never spins."""
+        deadline = time.monotonic() + timeout
+        while not self.closing.is_set():
+            if self.revision is not None and self.revision != after:
+                return self.revision
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return None
 
     def _publish(self, revision: int) -> None:
         if revision == self.revision:
@@ -81,51 +103,37 @@ class StateBroadcaster:
         while not self.closing.is_set():
             try:
                 await self._listen()
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # whatever it was, log it and listen again
                 logger.warning(
-                    "state listener lost the database (%s); retrying in %.1fs", exc, self._backoff
+                    "state listener stopped (%s: %s); reconnecting in %.1fs",
+                    type(exc).__name__,
+                    str(exc).strip(),
+                    self._backoff,
                 )
+            if self.down_since is None:
+                self.down_since = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closing.wait(), self._backoff)
             self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def _listen(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            self.conninfo, **self.connect_options
+        ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             # Listening first, then reading, so no commit falls between the two.
-            cursor = await conn.execute("SELECT revision FROM state_revision")
-            row = await cursor.fetchone()
-            if row is not None:
-                self._publish(int(row[0]))
+            await self._read_revision(conn)
+            self.down_since = None
             self._backoff = MIN_BACKOFF_SECONDS
             logger.info("state listener connected at revision %s", self.revision)
-            async for notification in conn.notifies():
-                revision = int(notification.payload)
-                # Notifications queued before the read above may be older than what it saw.
-                if self.revision is None or revision > self.revision:
-                    self._publish(revision)
+            while True:
+                # Ends after a burst of notifications (or the heartbeat), so that the revision
+                # can be read on this connection; later ones wait in psycopg's backlog.
+                async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS, stop_after=1):
+                    pass
+                await self._read_revision(conn)
 
-
-def close_streams_on_shutdown_signal(broadcaster: StateBroadcaster) -> None:
-    """End the open streams as soon as SIGTERM/SIGINT arrives.
-
-    uvicorn lets in-flight responses finish before it shuts down; a stream never finishes by
-    itself, so without this a redeploy would wait out the whole graceful-shutdown timeout.
-    uvicorn's own handlers are kept and still run.
-    """
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(signum)
-        if not callable(previous):
-            continue
-
-        def handler(
-            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
-        ) -> None:
-            loop.call_soon_threadsafe(broadcaster.close_streams)
-            previous(signum, frame)
-
-        try:
-            signal.signal(signum, handler)
-        except ValueError:  # not the main thread (e.g. under a test client): nothing to chain
-            return
+    async def _read_revision(self, conn: psycopg.AsyncConnection[tuple[int]]) -> None:
+        row = await (await conn.execute("SELECT revision FROM state_revision")).fetchone()
+        if row is not None:
+            self._publish(int(row[0]))

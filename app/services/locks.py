@@ -1,53 +1,131 @@
-"""Row locks and constraint mapping shared by the services (see the locking discipline in
-`app/services/__init__.py`)."""
+"""The write primitives every service builds on, and the one lock order they follow.
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+Lock order. A write locks every row it will change, or whose state it decides on, before it
+writes anything, in this order:
 
-import psycopg
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+    devices (by id) -> bays (by id) -> patchbay points (by id) -> ports (by id) -> cables (by id)
 
-from app.core.errors import Conflict, NotFound
-from app.models import PatchbayPoint
+and the `state_revision` row last of all, at COMMIT (its triggers are deferred). A request that
+skips a level keeps the order of the rest. So two requests that want the same rows queue on the
+first of them instead of waiting on each other, in any number of API processes; PostgreSQL's
+`lock_timeout` bounds every wait anyway (503, never a hang).
 
-POINT_NOT_FOUND = "Patchbay point not found"
-PORT_NOT_FOUND = "Port not found"
-POINT_TAKEN = "Patchbay point already linked"
+Every change of what a point holds (a port at the rear, a plug at the front, a slot in a bay)
+first locks that point: the point's row lock serialises everyone who wants it.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.rows import class_row
+
+from app.core.errors import (
+    DEVICE_NOT_FOUND,
+    POINT_NOT_FOUND,
+    POINT_TAKEN,
+    PORT_NOT_FOUND,
+    Conflict,
+    NotFound,
+)
+from app.db.pool import Connection
+from app.db.shapes import PORT
 
 
-def lock_points(session: Session, point_ids: Iterable[int]) -> None:
-    """Lock the given patchbay points in id order; 404 if any does not exist."""
+@dataclass(frozen=True, slots=True)
+class LockedPort:
+    id: str
+    patchbay_id: int | None
+    json: str  # the Port shape as locked
+
+
+_LOCK_DEVICE = "SELECT last_port_number FROM devices WHERE id = %(id)s FOR UPDATE"
+_LOCK_POINTS = "SELECT id FROM patchbay_points WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
+# The ports named and whichever ports hold the points named, in id order.
+_LOCK_PORTS = f"""
+    SELECT p.id, p.patchbay_id, {PORT}::text AS json FROM ports p
+     WHERE p.id = ANY(%(ports)s) OR p.patchbay_id = ANY(%(points)s)
+     ORDER BY p.id FOR UPDATE
+"""
+_LOCK_DEVICE_PORTS = "SELECT id FROM ports WHERE device_id = %(id)s ORDER BY id FOR UPDATE"
+_FREE_PORTS = f"""
+    UPDATE ports p SET patchbay_id = NULL WHERE p.id = ANY(%(ids)s) RETURNING p.id, {PORT}::text
+"""
+_SET_POINTS = f"""
+    UPDATE ports p SET patchbay_id = target.point
+      FROM unnest(%(ids)s::text[], %(points)s::integer[]) AS target(id, point)
+     WHERE p.id = target.id
+    RETURNING p.id, {PORT}::text
+"""
+
+
+async def lock_device(conn: Connection, device_id: int) -> int:
+    """Lock the device; returns the highest port number it ever gave out. 404 if unknown."""
+    cursor = await conn.execute(_LOCK_DEVICE, {"id": device_id})
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(DEVICE_NOT_FOUND)
+    return int(row[0])
+
+
+async def lock_device_ports(conn: Connection, device_id: int) -> None:
+    """Lock a device's ports in id order, as every other path does, before a cascade touches
+    them in an order of its own."""
+    await conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
+
+
+async def lock_points(conn: Connection, point_ids: Iterable[int]) -> None:
+    """Lock the points in id order; 404 if any does not exist."""
     wanted = sorted(set(point_ids))
     if not wanted:
         return
-    found = session.scalars(
-        select(PatchbayPoint.id)
-        .where(PatchbayPoint.id.in_(wanted))
-        .order_by(PatchbayPoint.id)
-        .with_for_update()
-    ).all()
-    if len(found) != len(wanted):
+    cursor = await conn.execute(_LOCK_POINTS, {"ids": wanted})
+    if len(await cursor.fetchall()) != len(wanted):
         raise NotFound(POINT_NOT_FOUND)
 
 
-@contextmanager
-def taken_point_is_conflict() -> Iterator[None]:
-    """Turn a lost race on the one-port-per-point rule (someone writing by hand in pgAdmin,
-    past our locks) into a 409."""
-    try:
-        yield
-    except IntegrityError as exc:
-        if "uq_ports_patchbay_id" in str(exc.orig):
-            raise Conflict(POINT_TAKEN) from exc
-        raise
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "uq_ports_patchbay_id":
-            raise Conflict(POINT_TAKEN) from exc
-        raise
+async def lock_ports(
+    conn: Connection, port_ids: Sequence[str], *, holding: Sequence[int] = ()
+) -> dict[str, LockedPort]:
+    """Lock the ports, and the ports holding the given points, in id order. 404 if one of
+    `port_ids` does not exist."""
+    cursor = conn.cursor(row_factory=class_row(LockedPort))
+    await cursor.execute(_LOCK_PORTS, {"ports": list(port_ids), "points": list(holding)})
+    locked = {row.id: row for row in await cursor.fetchall()}
+    if any(port_id not in locked for port_id in port_ids):
+        raise NotFound(PORT_NOT_FOUND)
+    return locked
 
 
-def flush(session: Session) -> None:
-    with taken_point_is_conflict():
-        session.flush()
+async def _rows(conn: Connection, query: str, params: dict[str, Any]) -> dict[str, str]:
+    cursor = await conn.execute(query, params)
+    return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+async def relink(
+    conn: Connection, targets: dict[str, int | None], *, take_over: bool = True
+) -> tuple[dict[str, str], list[str]]:
+    """Move each port to its point (None: free it), under the lock order.
+
+    A point held by a port that is not moving there is taken from it (`take_over`), or 409.
+    Returns the Port JSON of every port named, as it is now, and the sorted ids of the other
+    ports that lost their point. The caller checks that each port and point appears once.
+    """
+    points = sorted({point for point in targets.values() if point is not None})
+    await lock_points(conn, points)
+    locked = await lock_ports(conn, list(targets), holding=points)
+    losers = sorted(port_id for port_id in locked if port_id not in targets)
+    if losers and not take_over:
+        raise Conflict(POINT_TAKEN)
+    moving = [port_id for port_id in targets if locked[port_id].patchbay_id != targets[port_id]]
+    shown = {port_id: locked[port_id].json for port_id in targets}
+    # Free every point first, then fill them: the unique constraint is checked row by row, so a
+    # point must be empty before its new port moves in.
+    freed = losers + [port_id for port_id in moving if locked[port_id].patchbay_id is not None]
+    if freed:
+        shown.update(await _rows(conn, _FREE_PORTS, {"ids": freed}))
+    filled = [port_id for port_id in moving if targets[port_id] is not None]
+    if filled:
+        params = {"ids": filled, "points": [targets[port_id] for port_id in filled]}
+        shown.update(await _rows(conn, _SET_POINTS, params))
+    return {port_id: shown[port_id] for port_id in targets}, losers

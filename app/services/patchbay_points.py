@@ -1,66 +1,73 @@
-from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+"""Patchbay points: the jacks of the studio's patchbay."""
 
-from app.core.errors import Conflict, NotFound
-from app.models import PatchbayPoint, Port
+from app.core.errors import POINT_IN_USE, POINT_NOT_FOUND, Conflict, NotFound
+from app.db.pool import Connection
+from app.db.shapes import POINT
 from app.schemas.patchbay_point import PointCreate, PointUpdate
-from app.services.locks import POINT_NOT_FOUND
+from app.services.locks import lock_points
 
-POINT_IN_USE = "Patchbay point is in use"
+# In the order given: ids come from the sequence in insertion order.
+_INSERT_POINTS = """
+    WITH pp AS (
+        INSERT INTO patchbay_points (name, description, type)
+        SELECT name, description, type
+          FROM unnest(%(names)s::text[], %(descriptions)s::text[], %(types)s::text[])
+               WITH ORDINALITY AS given(name, description, type, n)
+         ORDER BY n
+        RETURNING *)
+"""
+_CREATED_POINT = f"{_INSERT_POINTS} SELECT pp.id, {POINT}::text FROM pp"
+_CREATED_POINTS = f"{_INSERT_POINTS} SELECT json_agg({POINT} ORDER BY pp.id)::text FROM pp"
+_UPDATE_POINT = f"""
+    UPDATE patchbay_points pp SET name = coalesce(%(name)s, name),
+           description = coalesce(%(description)s, description), type = coalesce(%(type)s, type)
+     WHERE pp.id = %(id)s RETURNING {POINT}::text
+"""
+# A point holding a port cannot go.
+_IN_USE = "SELECT EXISTS (SELECT 1 FROM ports WHERE patchbay_id = %(id)s)"
+_DELETE_POINT = f"DELETE FROM patchbay_points pp WHERE pp.id = %(id)s RETURNING {POINT}::text"
 
-# Studios created points in pgAdmin with ids typed by hand, which leaves the id sequence behind.
-_CATCH_UP_ID_SEQUENCE = text(
-    "SELECT setval(pg_get_serial_sequence('patchbay_points', 'id'), "
-    "(SELECT coalesce(max(id), 0) + 1 FROM patchbay_points), false)"
-)
+
+def _columns(points: list[PointCreate]) -> dict[str, list[str]]:
+    return {
+        "names": [point.name for point in points],
+        "descriptions": [point.description for point in points],
+        "types": [point.type for point in points],
+    }
 
 
-def get_point(session: Session, *, point_id: int, for_update: bool = False) -> PatchbayPoint:
-    query = select(PatchbayPoint).where(PatchbayPoint.id == point_id)
-    point = session.scalar(query.with_for_update() if for_update else query)
-    if point is None:
+async def create_point(conn: Connection, *, data: PointCreate) -> tuple[int, str]:
+    """Insert one point; its id and Point JSON."""
+    row = await (await conn.execute(_CREATED_POINT, _columns([data]))).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+async def create_points(conn: Connection, *, points: list[PointCreate]) -> str:
+    """Insert the points in the given order, all or nothing; the JSON array of them."""
+    row = await (await conn.execute(_CREATED_POINTS, _columns(points))).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def update_point(conn: Connection, *, point_id: int, data: PointUpdate) -> str:
+    changes = data.changes()
+    params = {
+        "id": point_id,
+        **{field: changes.get(field) for field in ("name", "description", "type")},
+    }
+    row = await (await conn.execute(_UPDATE_POINT, params)).fetchone()
+    if row is None:
         raise NotFound(POINT_NOT_FOUND)
-    return point
+    return str(row[0])
 
 
-def create_points(session: Session, *, points: list[PointCreate]) -> list[PatchbayPoint]:
-    """Insert the points in the given order, all or nothing."""
-    try:
-        return _insert_points(session, points)
-    except IntegrityError as exc:
-        if "patchbay_points_pkey" not in str(exc.orig):
-            raise
-    session.execute(_CATCH_UP_ID_SEQUENCE)
-    return _insert_points(session, points)
-
-
-def _insert_points(session: Session, points: list[PointCreate]) -> list[PatchbayPoint]:
-    rows = [PatchbayPoint(**point.model_dump()) for point in points]
-    # A savepoint, so a clash on the id leaves the request's transaction usable for the retry.
-    with session.begin_nested():
-        session.add_all(rows)
-    return rows
-
-
-def update_point(session: Session, *, point_id: int, data: PointUpdate) -> PatchbayPoint:
-    point = get_point(session, point_id=point_id, for_update=True)
-    for field, value in data.changes().items():
-        setattr(point, field, value)
-    session.flush()
-    return point
-
-
-def delete_point(session: Session, *, point_id: int) -> PatchbayPoint:
-    """Delete a free point; one that a port is linked to is 409."""
-    # The row lock makes any link onto this point wait, so the check below cannot go stale.
-    point = get_point(session, point_id=point_id, for_update=True)
-    if session.scalar(select(Port.id).where(Port.patchbay_id == point_id)) is not None:
+async def delete_point(conn: Connection, *, point_id: int) -> str:
+    """Delete a free point (409 while it holds a port)."""
+    await lock_points(conn, [point_id])
+    row = await (await conn.execute(_IN_USE, {"id": point_id})).fetchone()
+    if row is not None and row[0]:
         raise Conflict(POINT_IN_USE)
-    session.delete(point)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        # A port linked by direct SQL meanwhile, past the row lock.
-        raise Conflict(POINT_IN_USE) from exc
-    return point
+    deleted = await (await conn.execute(_DELETE_POINT, {"id": point_id})).fetchone()
+    assert deleted is not None, "the point is locked, so it still exists"
+    return str(deleted[0])

@@ -1,14 +1,14 @@
 from fastapi import APIRouter, Response
 
-from app.api.deps import ReaderDep, SessionDep
+from app.api.deps import DatabaseDep
 from app.api.paths import DeviceIdPath
-from app.api.responses import committed_response
-from app.core.errors import NotFound
-from app.schemas.common import BODY_ERRORS, error_responses
+from app.api.responses import json_response
+from app.core.errors import DEVICE_NOT_FOUND, NotFound
+from app.db import shapes
+from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
 from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead, DeviceUpdate
 from app.schemas.port import PortCreate, PortRead
 from app.services import devices as service
-from app.services.reads import device_json, devices_json
 
 router = APIRouter(prefix="/devices", tags=["Devices"])
 
@@ -16,11 +16,9 @@ router = APIRouter(prefix="/devices", tags=["Devices"])
 @router.get(
     "", response_model=list[DeviceRead], summary="List devices", responses=error_responses(503)
 )
-def list_all_devices(connect: ReaderDep) -> Response:
+async def list_all_devices(db: DatabaseDep) -> Response:
     """Every device by id, each with its ports in creation order."""
-    with connect() as conn:
-        body = devices_json(conn)
-    return Response(body, media_type="application/json")
+    return json_response(await db.fetch_value(shapes.LIST_DEVICES))
 
 
 @router.get(
@@ -29,13 +27,12 @@ def list_all_devices(connect: ReaderDep) -> Response:
     summary="Get a device",
     responses=error_responses(404, 503),
 )
-def get_device(device_id: DeviceIdPath, connect: ReaderDep) -> Response:
+async def get_device(device_id: DeviceIdPath, db: DatabaseDep) -> Response:
     """One device with its ports in creation order."""
-    with connect() as conn:
-        body = device_json(conn, device_id=device_id)
+    body = await db.fetch_value(shapes.GET_DEVICE, {"id": device_id})
     if body is None:
-        raise NotFound(service.DEVICE_NOT_FOUND)
-    return Response(body, media_type="application/json")
+        raise NotFound(DEVICE_NOT_FOUND)
+    return json_response(body)
 
 
 @router.post(
@@ -45,20 +42,16 @@ def get_device(device_id: DeviceIdPath, connect: ReaderDep) -> Response:
     summary="Create a device with its ports",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-def create_device(data: DeviceCreate, session: SessionDep) -> Response:
+async def create_device(data: DeviceCreate, db: DatabaseDep) -> Response:
     """Create a device and its ports in one transaction: all or nothing.
 
     Ports are numbered `dev-{device_id}-port-{n}` from 1 in the order given. A port may name a
     free patchbay point; an unknown point is 404, a point that is taken (or named by two of the
     new ports) is 409.
     """
-    device = service.create_device(session, data=data)
-    return committed_response(
-        session,
-        DeviceRead.model_validate(device),
-        status_code=201,
-        location=f"/devices/{device.id}",
-    )
+    async with db.transaction() as conn:
+        device_id, body = await service.create_device(conn, data=data)
+    return json_response(body, status_code=201, location=f"/devices/{device_id}")
 
 
 @router.patch(
@@ -67,10 +60,11 @@ def create_device(data: DeviceCreate, session: SessionDep) -> Response:
     summary="Rename or retype a device",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-def update_device(device_id: DeviceIdPath, data: DeviceUpdate, session: SessionDep) -> Response:
+async def update_device(device_id: DeviceIdPath, data: DeviceUpdate, db: DatabaseDep) -> Response:
     """Change `name` and/or `type`; fields left out stay as they are."""
-    device = service.update_device(session, device_id=device_id, data=data)
-    return committed_response(session, DeviceRead.model_validate(device))
+    async with db.transaction() as conn:
+        body = await service.update_device(conn, device_id=device_id, data=data)
+    return json_response(body)
 
 
 @router.post(
@@ -81,25 +75,25 @@ def update_device(device_id: DeviceIdPath, data: DeviceUpdate, session: SessionD
     summary="Add a port to a device",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-def add_port(device_id: DeviceIdPath, data: PortCreate, session: SessionDep) -> Response:
+async def add_port(device_id: DeviceIdPath, data: PortCreate, db: DatabaseDep) -> Response:
     """Add a port. Its number continues the device's numbering and is never reused: after
     `…-port-3` is deleted, the next new port is `…-port-4` if 3 was the highest ever used.
 
     A `patchbay_id` follows the rules of creating a device (404 unknown, 409 taken).
     """
-    port = service.add_port(session, device_id=device_id, data=data)
-    return committed_response(
-        session, PortRead.model_validate(port), status_code=201, location=f"/ports/{port.id}"
-    )
+    async with db.transaction() as conn:
+        port_id, body = await service.add_port(conn, device_id=device_id, data=data)
+    return json_response(body, status_code=201, location=f"/ports/{port_id}")
 
 
 @router.delete(
     "/{device_id}",
     response_model=DeviceDeleted,
     summary="Delete a device and its ports",
-    responses=error_responses(404, 503),
+    responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-def delete_device(device_id: DeviceIdPath, session: SessionDep) -> Response:
+async def delete_device(device_id: DeviceIdPath, db: DatabaseDep) -> Response:
     """Delete the device; its ports are deleted with it and their patchbay points become free."""
-    device = service.delete_device(session, device_id=device_id)
-    return committed_response(session, DeviceDeleted.model_validate(device))
+    async with db.transaction() as conn:
+        body = await service.delete_device(conn, device_id=device_id)
+    return json_response(body)

@@ -1,18 +1,26 @@
+import asyncio
+
 import psycopg
+import psycopg_pool
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
 
-from app.api.deps import ReaderDep
-from app.core.errors import RETRY_AFTER_SECONDS
+from app.api.deps import DatabaseDep, ListenerDep
+from app.core.errors import DATABASE_UNAVAILABLE, Unavailable, error_response
 
 router = APIRouter(tags=["Health"])
+
+# /ready answers within this, whatever the database does (a load balancer's check must not hang).
+READY_WITHIN_SECONDS = 1.5
+# Live updates count as broken once the listener has been without the database this long while
+# the database answers everyone else.
+LISTENER_GRACE_SECONDS = 60.0
 
 
 class NotReady(BaseModel):
     status: str = Field(examples=["unavailable"])
-    detail: str = Field(examples=["Database schema is at 0002, the code needs 0003"])
+    detail: str = Field(examples=["Database schema is at 0002, the code needs 0004"])
 
 
 @router.get("/health", summary="Liveness check")
@@ -26,28 +34,32 @@ async def health() -> dict[str, str]:
     summary="Readiness check",
     responses={503: {"model": NotReady, "description": "Not ready to serve, with the reason"}},
 )
-def ready(request: Request, connect: ReaderDep) -> JSONResponse:
-    """200 `{"status": "ready"}` when the database answers and its schema is at the latest
-    migration; otherwise 503 with the reason. For load balancers and compose healthchecks."""
-    expected = request.app.state.schema_head
+async def ready(request: Request, db: DatabaseDep, listener: ListenerDep) -> JSONResponse:
+    """200 `{"status": "ready"}` when the database answers, its schema is at the latest
+    migration, and live updates work; otherwise 503 with the reason, within 2 s. For load
+    balancers and compose healthchecks."""
+    check = asyncio.ensure_future(db.fetch_row("SELECT version_num FROM alembic_version"))
+    # Waited for without cancelling it on time-out first: a stuck query is cancelled afterwards,
+    # in the background, so that the answer itself never waits on the database.
+    done, _ = await asyncio.wait({check}, timeout=READY_WITHIN_SECONDS)
+    if not done:
+        check.cancel()
+        return _not_ready("Database not answering in time")
     try:
-        with connect() as conn:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        row = check.result()
     except psycopg.errors.UndefinedTable:
         return _not_ready("Database schema is not migrated")
-    except (DBAPIError, psycopg.Error):
-        return _not_ready("Database unavailable")
+    except (psycopg.Error, psycopg_pool.PoolTimeout, Unavailable):
+        return _not_ready(DATABASE_UNAVAILABLE)
+    expected = request.app.state.schema_head
     if row is None:  # the version table is left empty by `alembic downgrade base`
         return _not_ready("Database schema is not migrated")
-    current = row[0]
-    if current != expected:
-        return _not_ready(f"Database schema is at {current}, the code needs {expected}")
+    if row[0] != expected:
+        return _not_ready(f"Database schema is at {row[0]}, the code needs {expected}")
+    if listener.down_for() > LISTENER_GRACE_SECONDS:
+        return _not_ready("Live updates unavailable: the change listener cannot reach the database")
     return JSONResponse({"status": "ready"})
 
 
 def _not_ready(reason: str) -> JSONResponse:
-    return JSONResponse(
-        {"status": "unavailable", "detail": reason},
-        status_code=503,
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+    return error_response(503, reason, status="unavailable")

@@ -1,12 +1,13 @@
 from fastapi import APIRouter, Response
 
-from app.api.deps import ReaderDep, SessionDep
+from app.api.deps import DatabaseDep
 from app.api.paths import PointIdPath
-from app.api.responses import committed_response
-from app.schemas.common import BODY_ERRORS, error_responses
+from app.api.responses import json_response
+from app.core.errors import POINT_NOT_FOUND, NotFound
+from app.db import shapes
+from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
 from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
 from app.services import patchbay_points as service
-from app.services.reads import points_json
 
 router = APIRouter(prefix="/patchbay-points", tags=["Patchbay points"])
 
@@ -17,11 +18,9 @@ router = APIRouter(prefix="/patchbay-points", tags=["Patchbay points"])
     summary="List patchbay points",
     responses=error_responses(503),
 )
-def list_patchbay_points(connect: ReaderDep) -> Response:
+async def list_patchbay_points(db: DatabaseDep) -> Response:
     """Every patchbay point, by id."""
-    with connect() as conn:
-        body = points_json(conn)
-    return Response(body, media_type="application/json")
+    return json_response(await db.fetch_value(shapes.LIST_POINTS))
 
 
 @router.get(
@@ -30,11 +29,12 @@ def list_patchbay_points(connect: ReaderDep) -> Response:
     summary="Get a patchbay point",
     responses=error_responses(404, 503),
 )
-def get_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
+async def get_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response:
     """One patchbay point."""
-    return committed_response(
-        session, PointRead.model_validate(service.get_point(session, point_id=point_id))
-    )
+    body = await db.fetch_value(shapes.GET_POINT, {"id": point_id})
+    if body is None:
+        raise NotFound(POINT_NOT_FOUND)
+    return json_response(body)
 
 
 @router.post(
@@ -44,18 +44,14 @@ def get_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
     summary="Create a patchbay point",
     responses=error_responses(*BODY_ERRORS, 503),
 )
-def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
+async def create_patchbay_point(data: PointCreate, db: DatabaseDep) -> Response:
     """Create a point; `description` defaults to `""` and `type` to `"standard"`.
 
     The answer's `Location` header is the new point's address.
     """
-    [point] = service.create_points(session, points=[data])
-    return committed_response(
-        session,
-        PointRead.model_validate(point),
-        status_code=201,
-        location=f"/patchbay-points/{point.id}",
-    )
+    async with db.transaction() as conn:
+        point_id, body = await service.create_point(conn, data=data)
+    return json_response(body, status_code=201, location=f"/patchbay-points/{point_id}")
 
 
 @router.post(
@@ -65,12 +61,12 @@ def create_patchbay_point(data: PointCreate, session: SessionDep) -> Response:
     summary="Create many patchbay points at once",
     responses=error_responses(*BODY_ERRORS, 503),
 )
-def create_patchbay_points(data: PointBulkCreate, session: SessionDep) -> Response:
+async def create_patchbay_points(data: PointBulkCreate, db: DatabaseDep) -> Response:
     """Create 1 to 500 points in one transaction (all or nothing), e.g. a whole 48- or 96-point
     patchbay. They are returned in the order given."""
-    points = service.create_points(session, points=data.points)
-    created = [PointRead.model_validate(point) for point in points]
-    return committed_response(session, created, status_code=201)
+    async with db.transaction() as conn:
+        body = await service.create_points(conn, points=data.points)
+    return json_response(body, status_code=201)
 
 
 @router.patch(
@@ -79,21 +75,24 @@ def create_patchbay_points(data: PointBulkCreate, session: SessionDep) -> Respon
     summary="Change a patchbay point",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-def update_patchbay_point(
-    point_id: PointIdPath, data: PointUpdate, session: SessionDep
+async def update_patchbay_point(
+    point_id: PointIdPath, data: PointUpdate, db: DatabaseDep
 ) -> Response:
     """Change any of `name`, `description`, `type`; fields left out stay as they are."""
-    point = service.update_point(session, point_id=point_id, data=data)
-    return committed_response(session, PointRead.model_validate(point))
+    async with db.transaction() as conn:
+        body = await service.update_point(conn, point_id=point_id, data=data)
+    return json_response(body)
 
 
 @router.delete(
     "/{point_id:point_segment}",
     response_model=PointRead,
     summary="Delete a patchbay point",
-    responses=error_responses(404, 409, 503),
+    responses=error_responses(404, 409, *WRITE_ERRORS, 503),
 )
-def delete_patchbay_point(point_id: PointIdPath, session: SessionDep) -> Response:
-    """Delete a point that no port is linked to (409 `Patchbay point is in use` otherwise)."""
-    point = service.delete_point(session, point_id=point_id)
-    return committed_response(session, PointRead.model_validate(point))
+async def delete_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response:
+    """Delete a point that holds no port and no cable plug (409 `Patchbay point is in use`
+    otherwise). A bay slot it sat in is left empty."""
+    async with db.transaction() as conn:
+        body = await service.delete_point(conn, point_id=point_id)
+    return json_response(body)

@@ -2,10 +2,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.api.deps import SessionDep
+from app.api.deps import DatabaseDep
 from app.api.paths import PortIdPath
-from app.api.responses import committed_response
-from app.schemas.common import BODY_ERRORS, INT32_MAX, INT32_MIN, error_responses
+from app.api.responses import json_response
+from app.core.errors import PORT_NOT_FOUND, NotFound
+from app.db import shapes
+from app.schemas.common import BODY_ERRORS, INT32_MAX, INT32_MIN, WRITE_ERRORS, error_responses
 from app.schemas.port import (
     BulkLinkRequest,
     BulkLinkResult,
@@ -15,15 +17,14 @@ from app.schemas.port import (
     PortRead,
     PortUpdate,
 )
-from app.services import bulk_link as bulk_service
 from app.services import ports as service
 
 router = APIRouter(prefix="/ports", tags=["Ports"])
 
 
 @router.get("", response_model=list[PortRead], summary="List ports", responses=error_responses(503))
-def list_ports(
-    session: SessionDep,
+async def list_ports(
+    db: DatabaseDep,
     device_id: Annotated[
         int | None, Query(ge=INT32_MIN, le=INT32_MAX, description="Only this device's ports")
     ] = None,
@@ -32,8 +33,8 @@ def list_ports(
     ] = None,
 ) -> Response:
     """Ports by device, each device's in creation order, optionally filtered."""
-    ports = service.list_ports(session, device_id=device_id, linked=linked)
-    return committed_response(session, [PortRead.model_validate(port) for port in ports])
+    body = await db.fetch_value(shapes.LIST_PORTS, {"device": device_id, "linked": linked})
+    return json_response(body)
 
 
 @router.post(
@@ -42,18 +43,16 @@ def list_ports(
     summary="Apply a whole patch at once",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
+async def bulk_link(data: BulkLinkRequest, db: DatabaseDep) -> Response:
     """Link (with take-over) or, for a null `patchbay_id`, unlink up to 500 ports in one
     transaction. Each port and each point may appear once (422 otherwise); an unknown port or
     point is 404 and changes nothing.
 
     `unlinked_port_ids` lists the ports outside the request that lost their point to it.
     """
-    ports, unlinked = bulk_service.bulk_link(session, links=data.links)
-    result = BulkLinkResult(
-        ports=[PortRead.model_validate(port) for port in ports], unlinked_port_ids=unlinked
-    )
-    return committed_response(session, result)
+    async with db.transaction() as conn:
+        body = await service.bulk_link(conn, links=data.links)
+    return json_response(body)
 
 
 @router.get(
@@ -62,11 +61,12 @@ def bulk_link(data: BulkLinkRequest, session: SessionDep) -> Response:
     summary="Get a port",
     responses=error_responses(404, 503),
 )
-def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
+async def get_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """One port."""
-    return committed_response(
-        session, PortRead.model_validate(service.get_port(session, port_id=port_id))
-    )
+    body = await db.fetch_value(shapes.GET_PORT, {"id": port_id})
+    if body is None:
+        raise NotFound(PORT_NOT_FOUND)
+    return json_response(body)
 
 
 @router.patch(
@@ -75,23 +75,24 @@ def get_port(port_id: PortIdPath, session: SessionDep) -> Response:
     summary="Relabel or retype a port",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-def update_port(port_id: PortIdPath, data: PortUpdate, session: SessionDep) -> Response:
+async def update_port(port_id: PortIdPath, data: PortUpdate, db: DatabaseDep) -> Response:
     """Change `label` and/or `type` (`type` accepts any case, like on creation)."""
-    port = service.update_port(session, port_id=port_id, data=data)
-    return committed_response(session, PortRead.model_validate(port))
+    async with db.transaction() as conn:
+        body = await service.update_port(conn, port_id=port_id, data=data)
+    return json_response(body)
 
 
 @router.delete(
     "/{port_id:port_segment}",
     response_model=PortRead,
     summary="Delete a port",
-    responses=error_responses(404, 503),
+    responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-def delete_port(port_id: PortIdPath, session: SessionDep) -> Response:
+async def delete_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """Delete the port; its patchbay point, if any, becomes free. Its number is not reused."""
-    return committed_response(
-        session, PortRead.model_validate(service.delete_port(session, port_id=port_id))
-    )
+    async with db.transaction() as conn:
+        body = await service.delete_port(conn, port_id=port_id)
+    return json_response(body)
 
 
 @router.post(
@@ -100,21 +101,15 @@ def delete_port(port_id: PortIdPath, session: SessionDep) -> Response:
     summary="Move a port to a patchbay point, taking it over",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-def link_port(port_id: PortIdPath, data: LinkRequest, session: SessionDep) -> Response:
+async def link_port(port_id: PortIdPath, data: LinkRequest, db: DatabaseDep) -> Response:
     """Wire the port to the point. If another port held the point, that port is unlinked in the
     same transaction and its id returned as `unlinked_port_id` (else null).
 
     Linking a port to the point it already holds changes nothing.
     """
-    port, unlinked = service.link_port(session, port_id=port_id, patchbay_id=data.patchbay_id)
-    result = LinkResult(
-        id=port.id,
-        label=port.label,
-        type=port.type,
-        patchbay_id=port.patchbay_id,
-        unlinked_port_id=unlinked,
-    )
-    return committed_response(session, result)
+    async with db.transaction() as conn:
+        body = await service.link_port(conn, port_id=port_id, patchbay_id=data.patchbay_id)
+    return json_response(body)
 
 
 @router.put(
@@ -123,23 +118,24 @@ def link_port(port_id: PortIdPath, data: LinkRequest, session: SessionDep) -> Re
     summary="Set or clear a port's patchbay point",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, session: SessionDep) -> Response:
+async def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, db: DatabaseDep) -> Response:
     """Wire the port to a free point, or free it with `null` (a missing field means null).
 
     Unlike `link`, this never takes a point over: a point held by another port is 409.
     """
-    port = service.set_port_patchbay(session, port_id=port_id, patchbay_id=data.patchbay_id)
-    return committed_response(session, PortRead.model_validate(port))
+    async with db.transaction() as conn:
+        body = await service.set_port_patchbay(conn, port_id=port_id, patchbay_id=data.patchbay_id)
+    return json_response(body)
 
 
 @router.post(
     "/{port_id:port_segment}/unlink",
     response_model=PortRead,
     summary="Free a port from its patchbay point",
-    responses=error_responses(404, 503),
+    responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-def unlink_port(port_id: PortIdPath, session: SessionDep) -> Response:
+async def unlink_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """Clear the port's patchbay point. A port that holds none is left as it is."""
-    return committed_response(
-        session, PortRead.model_validate(service.unlink_port(session, port_id=port_id))
-    )
+    async with db.transaction() as conn:
+        body = await service.set_port_patchbay(conn, port_id=port_id, patchbay_id=None)
+    return json_response(body)

@@ -1,0 +1,79 @@
+"""Every response shape, written once, as PostgreSQL builds it.
+
+Each shape is an SQL expression over a row alias (`p` a port, `pp` a point, `d` a device...);
+the reads and the writes' RETURNING clauses use the same fragments, so a Port is the same JSON
+wherever it appears. PostgreSQL builds the whole body in the statement that reads it: one round
+trip, one snapshot, and no Python object per row (the 1.6 MB state of a large studio costs the
+API process little). The Pydantic models in app/schemas/ declare the same shapes for OpenAPI and
+validation; the tests check every body against them.
+"""
+
+
+def json_object(**fields: str) -> str:
+    """A JSON object with these keys, in this order, each value an SQL expression.
+
+    `row_to_json` of a one-row subselect writes compact JSON (`{"id":1}`), where
+    `json_build_object` writes `{"id" : 1}`: about a tenth smaller for a large state, and
+    quicker to build.
+    """
+    columns = ", ".join(f'{expression} AS "{key}"' for key, expression in fields.items())
+    return f"row_to_json((SELECT shape FROM (SELECT {columns}) AS shape))"
+
+
+def array(shape: str, source: str, order: str) -> str:
+    """A JSON array of `shape` over `source` (a FROM clause, with WHERE), `[]` when empty."""
+    return f"coalesce((SELECT json_agg({shape} ORDER BY {order}) FROM {source}), '[]')"
+
+
+# --- Part A shapes ----------------------------------------------------------------------------
+POINT = json_object(id="pp.id", name="pp.name", description="pp.description", type="pp.type")
+PORT = json_object(id="p.id", label="p.label", type="p.type", patchbay_id="p.patchbay_id")
+
+
+# The ports named in %(ids)s, in that order, and the ports in %(losers)s that lost their point.
+BULK_LINK_RESULT = f"""
+    SELECT {
+    json_object(
+        ports=array(
+            PORT,
+            "unnest(%(ids)s::text[]) WITH ORDINALITY AS given(id, n) JOIN ports p USING (id)",
+            "given.n",
+        ),
+        unlinked_port_ids="to_json(%(losers)s::text[])",
+    )
+}::text
+"""
+
+# A device's ports in creation order.
+DEVICE = json_object(
+    id="d.id",
+    name="d.name",
+    type="d.type",
+    ports=array(PORT, "ports p WHERE p.device_id = d.id", "p.position"),
+)
+DEVICE_DELETED = json_object(id="d.id", name="d.name", type="d.type")
+
+POINTS = array(POINT, "patchbay_points pp", "pp.id")
+DEVICES = array(DEVICE, "devices d", "d.id")
+
+# --- Whole reads --------------------------------------------------------------------------------
+REVISION = "SELECT revision FROM state_revision"
+STATE = f"""
+    SELECT revision, {json_object(patchbay_points=POINTS, devices=DEVICES)}::text
+      FROM state_revision
+"""
+LIST_POINTS = f"SELECT {POINTS}::text"
+GET_POINT = f"SELECT {POINT}::text FROM patchbay_points pp WHERE pp.id = %(id)s"
+LIST_DEVICES = f"SELECT {DEVICES}::text"
+GET_DEVICE = f"SELECT {DEVICE}::text FROM devices d WHERE d.id = %(id)s"
+GET_PORT = f"SELECT {PORT}::text FROM ports p WHERE p.id = %(id)s"
+LIST_PORTS = (
+    "SELECT "
+    + array(
+        PORT,
+        """ports p WHERE (%(device)s::integer IS NULL OR p.device_id = %(device)s)
+        AND (%(linked)s::boolean IS NULL OR (p.patchbay_id IS NOT NULL) = %(linked)s)""",
+        "p.device_id, p.position",
+    )
+    + "::text"
+)
