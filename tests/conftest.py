@@ -1,36 +1,56 @@
 """Fixtures: a real PostgreSQL, migrated by Alembic, and three ways to reach the app.
 
-- `client`: TestClient whose requests share one outer transaction per test, rolled back at the
-  end (every test starts from an empty studio and can count rows exactly).
-- `committing_client`: TestClient with the real `get_db`, for what only a real COMMIT shows.
-- `live`: two uvicorn processes on the same database, for concurrency; tables are emptied around
-  each test that uses it.
+- `client`: the app in-process, every request inside one transaction per test that is rolled
+  back at the end (every test starts from an empty studio and can count rows exactly); `db`
+  runs SQL in that same transaction.
+- `committing_client`: the same app on its real pool, for what only a real COMMIT shows (ETags,
+  events, history); the tables are emptied around each test.
+- `live`: two uvicorn processes on the same database, for concurrency; tables emptied around.
 """
 
+import logging
 import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx2 as httpx
 import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
+from anyio.from_thread import BlockingPortal
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
 
-from app.api.deps import get_db, get_reader
+from app.api.deps import get_database
 from app.core.config import Settings
+from app.db.pool import Connection, Database
 from app.main import create_app
 from scripts.embedded_db import ensure_database, start_server, with_database
+from tests.helpers import STUDIO_TABLES, Db, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from each test, not from the shell that runs the suite."""
+    for name in ("API_KEY", "API_KEYS", "LOG_FORMAT", "CORS_ORIGINS", "ALLOWED_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_pepper_logging() -> Iterator[None]:
+    """`create_app` reconfigures the `pepper` loggers; leave them as the test found them."""
+    logger = logging.getLogger("pepper")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers, logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 def alembic_config(url: str) -> Config:
@@ -40,8 +60,13 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings from the arguments alone: no `.env` file, no key from the environment."""
+    return Settings(_env_file=None, database_url=database_url, **overrides)
+
+
 def sqlalchemy_url(url: str) -> str:
-    return Settings(database_url=url).database_url
+    return settings(url).database_url
 
 
 def free_port() -> int:
@@ -91,66 +116,79 @@ def database_url(server_url: str) -> str:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
     command.upgrade(alembic_config(server_url), "head")
-    return sqlalchemy_url(server_url)
+    return server_url
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
+    """For SQL typed "in pgAdmin": its own connections, committed for real."""
+    engine = create_engine(sqlalchemy_url(database_url))
     yield engine
     engine.dispose()
 
 
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Session]:
-    """A session inside an outer transaction that is rolled back after the test."""
-    connection = engine.connect()
-    outer = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    yield session
-    session.close()
-    outer.rollback()
-    connection.close()
+def empty_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(STUDIO_TABLES)} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str):  # type: ignore[no-untyped-def]
-    return create_app(Settings(database_url=database_url))
+def app(database_url: str) -> FastAPI:
+    return create_app(settings(database_url))
 
 
-@pytest.fixture
-def client(app, db: Session) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    def shared_session() -> Iterator[Session]:
-        # Same contract as get_db; commit and rollback act on a savepoint of the test's transaction.
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-
-    app.dependency_overrides[get_db] = shared_session
-    # Reads go through the same transaction, so they see what the test wrote.
-    app.dependency_overrides[get_reader] = lambda: (
-        lambda: nullcontext(db.connection().connection.driver_connection)
-    )
-    with TestClient(app) as test_client:
-        yield test_client
-    app.dependency_overrides.clear()
-
-
-def empty_tables(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE ports, devices, patchbay_points RESTART IDENTITY CASCADE"))
-
-
-@pytest.fixture
-def committing_client(app, engine: Engine) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    empty_tables(engine)
+@pytest.fixture(scope="session")
+def app_client(app: FastAPI) -> Iterator[TestClient]:
+    """One in-process client for the whole run: the app starts (pool, listener) once."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+class SharedTransaction(Database):
+    """The app's database narrowed to the test's one connection. Each request's work runs in
+    a savepoint of the test's transaction, so an error rolls back that request alone."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self.conn.transaction():
+            yield self.conn
+
+
+@pytest.fixture
+def db(app: FastAPI, app_client: TestClient, database_url: str) -> Iterator[Db]:
+    """SQL inside the test's transaction, which the `client` shares and which is rolled back."""
+    portal: BlockingPortal = app_client.portal  # type: ignore[assignment]
+
+    async def begin() -> Connection:
+        conn = await psycopg.AsyncConnection.connect(database_url)
+        await conn.execute("SELECT 1")  # opens the outer transaction
+        return conn
+
+    conn = portal.call(begin)
+    shared = SharedTransaction(conn)
+
+    async def shared_database() -> Database:
+        return shared
+
+    app.dependency_overrides[get_database] = shared_database
+    yield Db(portal, conn)
+    app.dependency_overrides.pop(get_database, None)
+    portal.call(conn.rollback)
+    portal.call(conn.close)
+
+
+@pytest.fixture
+def client(app_client: TestClient, db: Db) -> TestClient:
+    return app_client
+
+
+@pytest.fixture
+def committing_client(app_client: TestClient, engine: Engine) -> Iterator[TestClient]:
+    empty_tables(engine)
+    yield app_client
     empty_tables(engine)
 
 
@@ -158,25 +196,30 @@ QUIET = ["--log-level", "warning", "--no-access-log"]
 
 
 class LiveServers:
-    def __init__(self, database_url: str, count: int, **settings: str) -> None:
+    def __init__(
+        self, database_url: str, count: int, extra_args: Sequence[str] = (), **env: str
+    ) -> None:
         self.urls: list[str] = []
         self.processes: list[subprocess.Popen[bytes]] = []
-        # Few worker threads, so that clients outnumber them many times over and every wait for
-        # a lock or a connection happens while the workers are all taken.
-        env = {
+        # A small pool, so that clients outnumber connections many times over and every wait
+        # for a lock or a connection happens while the pool is all taken.
+        environment = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "THREADPOOL_SIZE": "4",
+            "DB_POOL_SIZE": "4",
             "LOG_LEVEL": "WARNING",
-            **settings,
+            **env,
         }
         for _ in range(count):
             port = free_port()
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *QUIET],
+                    [
+                        *(sys.executable, "-m", "uvicorn", "app.main:app"),
+                        *("--port", str(port), *QUIET, *extra_args),
+                    ],
                     cwd=ROOT,
-                    env=env,
+                    env=environment,
                 )
             )
             self.urls.append(f"http://127.0.0.1:{port}")
@@ -188,18 +231,6 @@ class LiveServers:
             process.terminate()
         for process in self.processes:
             process.wait(timeout=15)
-
-
-def wait_until_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not come up")
 
 
 @pytest.fixture(scope="session")

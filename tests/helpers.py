@@ -1,22 +1,52 @@
+"""What the tests share: SQL in the test's transaction, studio builders, and shape checks."""
+
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass
 from typing import Any
 
+import httpx2 as httpx
+from anyio.from_thread import BlockingPortal
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from pydantic import TypeAdapter
+
+from app.db.pool import Connection
 
 JSON = {"Content-Type": "application/json"}
+# Every table of the studio, emptied between the tests that commit.
+STUDIO_TABLES = ("ports", "devices", "patchbay_points")
 
 
-def add_points(db: Session, count: int, *, prefix: str = "P") -> list[int]:
+class Db:
+    """SQL (psycopg's `%(name)s` parameters) on the connection the test's requests share."""
+
+    def __init__(self, portal: BlockingPortal, conn: Connection) -> None:
+        self.portal = portal
+        self.conn = conn
+
+    def execute(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        async def run() -> list[tuple[Any, ...]]:
+            async with self.conn.transaction():
+                cursor = await self.conn.execute(query, params)
+                return await cursor.fetchall() if cursor.description else []
+
+        return self.portal.call(run)
+
+    def scalar(self, query: str, params: dict[str, Any] | None = None) -> Any:
+        rows = self.execute(query, params)
+        return rows[0][0] if rows else None
+
+
+def add_points(db: Db, count: int, *, prefix: str = "P") -> list[int]:
     """Insert patchbay points directly, as a studio did in pgAdmin; returns their ids."""
     rows = db.execute(
-        text(
-            "INSERT INTO patchbay_points (name) "
-            "SELECT :prefix || n FROM generate_series(1, :count) AS n RETURNING id"
-        ),
+        "INSERT INTO patchbay_points (name) "
+        "SELECT %(prefix)s || n FROM generate_series(1, %(count)s) AS n RETURNING id",
         {"prefix": prefix, "count": count},
     )
-    return [row.id for row in rows]
+    return [row[0] for row in rows]
 
 
 def make_device(
@@ -30,9 +60,94 @@ def make_device(
     return body
 
 
-def holder_of(db: Session, point_id: int) -> str | None:
-    return db.scalar(text("SELECT id FROM ports WHERE patchbay_id = :p"), {"p": point_id})
+def holder_of(db: Db, point_id: int) -> str | None:
+    holder: str | None = db.scalar(
+        "SELECT id FROM ports WHERE patchbay_id = %(p)s", {"p": point_id}
+    )
+    return holder
 
 
-def count(db: Session, table: str) -> int:
-    return int(db.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+def count(db: Db, table: str) -> int:
+    return int(db.scalar(f"SELECT count(*) FROM {table}") or 0)
+
+
+def shaped(response: httpx.Response, model: Any) -> Any:
+    """The body, checked to be exactly what `model` (a schema or a type) declares: every key
+    there, none more, each value of its type. Returns the parsed JSON."""
+    adapter = TypeAdapter(model)
+    parsed = response.json()
+    assert adapter.dump_python(adapter.validate_json(response.content), mode="json") == parsed
+    return parsed
+
+
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+class LogCapture:
+    """What the `pepper` log handler writes, exactly as it would reach stderr."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+        for handler in logging.getLogger("pepper").handlers:
+            assert isinstance(handler, logging.StreamHandler)
+            handler.setStream(self.stream)
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[str]:
+        return self.text().splitlines()
+
+    def clear(self) -> None:
+        self.stream.seek(0)
+        self.stream.truncate()
+
+
+# Values for the path parameters of every operation, so each can be called.
+PATH_VALUES = {
+    "device_id": "1",
+    "point_id": "1",
+    "port_id": "dev-1-port-1",
+    "bay_id": "1",
+    "n": "1",
+    "cable_id": "1",
+    "scene_id": "1",
+    "revision": "1",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # with values for its parameters
+    has_body: bool
+    streams: bool  # a server-sent event stream, which never ends by itself
+
+
+def operations(schema: dict[str, Any], *, but: tuple[str, ...] = ()) -> list[Operation]:
+    """Every operation of an OpenAPI schema, callable (but those of the paths in `but`)."""
+
+    def concrete(path: str) -> str:
+        # An unknown parameter fails here, so a new route is not skipped silently.
+        return re.sub(r"{(\w+)}", lambda match: PATH_VALUES[match.group(1)], path)
+
+    return [
+        Operation(
+            method.upper(),
+            concrete(path),
+            "requestBody" in operation,
+            "text/event-stream" in operation["responses"].get("200", {}).get("content", {}),
+        )
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if path not in but
+    ]

@@ -25,11 +25,9 @@ from scripts.embedded_db import ensure_database, start_server
 from tests.conftest import QUIET, ROOT, alembic_config, free_port, wait_until_up
 from tests.test_events import EventClient
 
-# Worker threads of the API process under test, and so the connections its pool keeps between
-# requests (overflow connections are closed when handed back): few, so that the bound on 503s
-# after a restart is tight.
-THREADS = 4
-POOL_SIZE = THREADS
+# Connections of the API process under test: few, so that the bound on 503s after a restart is
+# tight.
+POOL_SIZE = 4
 # Longest a request may take to be refused while the database is down.
 MAX_TIME_TO_503 = 5.0
 # Longest the service may need to serve again once the database is back.
@@ -74,13 +72,10 @@ class Service:
     port_id: str
     point_id: int
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[httpx.Response, float]:
-        """One request on a fresh connection, with its duration; a hang fails the test."""
-        started = time.monotonic()
-        response = httpx.request(
-            method, f"{self.base_url}{path}", json=body, timeout=MAX_TIME_TO_503 * 3
-        )
-        return response, time.monotonic() - started
+    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        """One request on a fresh connection; a request that takes longer than the service
+        may ever take to refuse it fails the test (a timeout)."""
+        return httpx.request(method, f"{self.base_url}{path}", json=body, timeout=MAX_TIME_TO_503)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +87,7 @@ def service() -> Iterator[Service]:
     try:
         command.upgrade(alembic_config(database.url), "head")
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": database.url, "THREADPOOL_SIZE": str(THREADS)}
+        env = {**os.environ, "DATABASE_URL": database.url, "DB_POOL_SIZE": str(POOL_SIZE)}
         env.pop("API_KEY", None)
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *QUIET],
@@ -134,39 +129,39 @@ def up(service: Service) -> Service:
     return service
 
 
-def assert_unavailable(response: httpx.Response, elapsed: float, what: str) -> None:
+def assert_unavailable(response: httpx.Response, what: str) -> None:
     assert response.status_code == 503, (what, response.status_code, response.text)
     assert response.headers["retry-after"].isdigit(), what
-    assert elapsed < MAX_TIME_TO_503, (what, elapsed)
 
 
-def wait_for_recovery(service: Service) -> tuple[float, int]:
-    """Poll /state until it answers 200; returns the time that took and the 503s seen on the way.
+def wait_for_recovery(service: Service) -> int:
+    """Poll /state until it answers 200; returns the 503s seen on the way.
 
     Anything but 200 or 503 fails at once: a 500 or a dropped connection is not a recovery path.
     """
-    started = time.monotonic()
+    deadline = time.monotonic() + MAX_TIME_TO_RECOVER
     unavailable = 0
     while True:
-        response, _ = service.call("GET", "/state")
+        response = service.call("GET", "/state")
         if response.status_code == 200:
-            return time.monotonic() - started, unavailable
+            return unavailable
         assert response.status_code == 503, response.text
         unavailable += 1
-        assert time.monotonic() - started < MAX_TIME_TO_RECOVER, "no recovery in time"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no recovery within {MAX_TIME_TO_RECOVER} s")
         time.sleep(0.05)
 
 
 def assert_serving(service: Service, name: str) -> None:
     """Reads, readiness and a write all succeed."""
-    state, _ = service.call("GET", "/state")
+    state = service.call("GET", "/state")
     assert state.status_code == 200, state.text
-    ready, _ = service.call("GET", "/ready")
+    ready = service.call("GET", "/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ready"}
-    created, _ = service.call("POST", "/devices", {"name": name, "type": "Synth"})
+    created = service.call("POST", "/devices", {"name": name, "type": "Synth"})
     assert created.status_code == 201, created.text
-    linked, _ = service.call(
+    linked = service.call(
         "POST", f"/ports/{service.port_id}/link", {"patchbay_id": service.point_id}
     )
     assert linked.status_code == 200, linked.text
@@ -183,34 +178,25 @@ def test_outage_is_503_and_the_service_recovers_by_itself(up: Service) -> None:
         ("POST", f"/ports/{service.port_id}/link", {"patchbay_id": service.point_id}),
         ("GET", "/ready", None),
     ]
-    slowest = 0.0
     # Twice round: the first pass meets the pooled connections the shutdown killed, the second
     # has to open new ones against a server that is not there.
     for _ in range(2):
         for method, path, body in requests:
-            response, elapsed = service.call(method, path, body)
-            assert_unavailable(response, elapsed, f"{method} {path}")
-            slowest = max(slowest, elapsed)
-    ready, _ = service.call("GET", "/ready")
-    assert ready.json() == {"status": "unavailable", "detail": "Database unavailable"}
-    health, elapsed = service.call("GET", "/health")
+            assert_unavailable(service.call(method, path, body), f"{method} {path}")
+    ready = service.call("GET", "/ready")
+    assert ready.json()["status"] == "unavailable"
+    health = httpx.get(f"{service.base_url}/health", timeout=1)
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
-    assert elapsed < 1
 
     service.database.start()
-    time_to_recover, unavailable = wait_for_recovery(service)
     # At worst each connection the pool kept from before the outage fails one request.
-    assert unavailable <= POOL_SIZE, unavailable
+    assert wait_for_recovery(service) <= POOL_SIZE
     assert_serving(service, "after")
     # Every request from now on is served.
     for _ in range(4 * POOL_SIZE):
-        response, _ = service.call("GET", "/state")
+        response = service.call("GET", "/state")
         assert response.status_code == 200, response.text
-    print(
-        f"\noutage: slowest 503 {slowest * 1000:.0f} ms; "
-        f"recovered {time_to_recover * 1000:.0f} ms after the restart, after {unavailable} 503s"
-    )
 
 
 def test_a_restart_between_requests_costs_at_most_one_503_per_pooled_connection(
@@ -219,32 +205,26 @@ def test_a_restart_between_requests_costs_at_most_one_503_per_pooled_connection(
     """The database restarts while the service is idle: every pooled connection is stale."""
     service = up
     # Fill the pool: as many concurrent requests as there are worker threads.
-    with ThreadPoolExecutor(THREADS * 2) as pool:
-        answers = list(pool.map(lambda _: service.call("GET", "/state")[0], range(THREADS * 4)))
+    with ThreadPoolExecutor(POOL_SIZE * 2) as pool:
+        answers = list(pool.map(lambda _: service.call("GET", "/state"), range(POOL_SIZE * 4)))
     assert all(answer.status_code == 200 for answer in answers)
 
     service.database.stop()
     service.database.start()
 
-    started = time.monotonic()
     statuses = []
     for _ in range(4 * POOL_SIZE):
-        response, elapsed = service.call("GET", "/state")
+        response = service.call("GET", "/state")
         assert response.status_code in (200, 503), response.text
-        assert elapsed < MAX_TIME_TO_503
         if response.status_code == 503:
             assert response.headers["retry-after"].isdigit()
         statuses.append(response.status_code)
-    elapsed = time.monotonic() - started
-    unavailable = statuses.count(503)
-    # The first request to meet a dead connection makes the service drop the whole pool.
-    assert unavailable <= 1, statuses
+    # The first request to meet a dead connection makes the service check the whole pool.
+    assert statuses.count(503) <= 1, statuses
     # Once a request is served again, every later one is too.
     first_ok = statuses.index(200)
     assert set(statuses[first_ok:]) == {200}, statuses
-    assert elapsed < MAX_TIME_TO_RECOVER
     assert_serving(service, "after bounce")
-    print(f"\nbounce: {unavailable} 503s before the first 200 ({statuses[: first_ok + 1]})")
 
 
 def test_an_event_stream_survives_a_database_restart(up: Service) -> None:
@@ -255,15 +235,10 @@ def test_an_event_stream_survives_a_database_restart(up: Service) -> None:
         service.database.stop()
         service.database.start()
         wait_for_recovery(service)
-        sent = time.monotonic()
-        created, _ = service.call("POST", "/patchbay-points", {"name": "after restart"})
+        created = service.call("POST", "/patchbay-points", {"name": "after restart"})
         assert created.status_code == 201
         # The listener reconnects with backoff and re-reads the revision, so the change arrives
         # on the stream that stayed open all along.
-        event = stream.next_event(timeout=15)
-        assert event.id > before
-        print(
-            f"\nevent after restart arrived {(event.received - sent) * 1000:.0f} ms after the write"
-        )
+        assert stream.next_event(timeout=15).id > before
     finally:
         stream.close()

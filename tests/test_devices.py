@@ -1,11 +1,13 @@
+"""Devices: creating them with their ports (all or nothing), listing, renaming, adding a
+port, deleting."""
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from tests.helpers import add_points, count, holder_of, make_device
+from tests.helpers import Db, add_points, count, holder_of, make_device
 
 
-def test_create_device_numbers_ports_in_the_order_given(client: TestClient, db: Session) -> None:
+def test_create_device_numbers_ports_in_the_order_given(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     response = client.post(
         "/devices",
@@ -60,7 +62,7 @@ def test_port_type_accepts_any_case_and_surrounding_spaces(
 
 
 @pytest.mark.parametrize("bad_type", ["in", "Inputs", "", "  ", "MIDI", 1, None])
-def test_port_type_rejects_anything_else(client: TestClient, db: Session, bad_type: object) -> None:
+def test_port_type_rejects_anything_else(client: TestClient, db: Db, bad_type: object) -> None:
     response = client.post(
         "/devices", json={"name": "X", "type": "Synth", "ports": [{"label": "X", "type": bad_type}]}
     )
@@ -79,7 +81,7 @@ def test_ports_keep_creation_order_past_nine(client: TestClient) -> None:
     assert [port["label"] for port in listed["ports"]] == [f"P{n}" for n in range(1, 13)]
 
 
-def test_unknown_point_is_404_and_creates_nothing(client: TestClient, db: Session) -> None:
+def test_unknown_point_is_404_and_creates_nothing(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     response = client.post(
         "/devices",
@@ -98,9 +100,7 @@ def test_unknown_point_is_404_and_creates_nothing(client: TestClient, db: Sessio
     assert count(db, "ports") == 0
 
 
-def test_point_held_by_another_port_is_409_and_creates_nothing(
-    client: TestClient, db: Session
-) -> None:
+def test_point_held_by_another_port_is_409_and_creates_nothing(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     first = make_device(client, ports=[{"label": "A", "type": "Input", "patchbay_id": point}])
     response = client.post(
@@ -117,9 +117,7 @@ def test_point_held_by_another_port_is_409_and_creates_nothing(
     assert holder_of(db, point) == first["ports"][0]["id"]
 
 
-def test_two_new_ports_on_one_point_is_409_and_creates_nothing(
-    client: TestClient, db: Session
-) -> None:
+def test_two_new_ports_on_one_point_is_409_and_creates_nothing(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     response = client.post(
         "/devices",
@@ -138,9 +136,7 @@ def test_two_new_ports_on_one_point_is_409_and_creates_nothing(
     assert count(db, "ports") == 0
 
 
-def test_delete_device_removes_its_ports_and_frees_their_points(
-    client: TestClient, db: Session
-) -> None:
+def test_delete_device_removes_its_ports_and_frees_their_points(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     device = make_device(client, ports=[{"label": "A", "type": "Input", "patchbay_id": point}])
     other = make_device(client, name="Other")
@@ -163,3 +159,102 @@ def test_delete_unknown_device_is_404(client: TestClient) -> None:
 @pytest.mark.parametrize("device_id", ["abc", "1.5", str(2**31), str(-(2**31) - 1), str(10**30)])
 def test_delete_with_bad_device_id_is_422(client: TestClient, device_id: str) -> None:
     assert client.delete(f"/devices/{device_id}").status_code == 422
+
+
+def test_list_and_get_devices(client: TestClient) -> None:
+    first = make_device(
+        client, name="First", ports=[{"label": f"P{n}", "type": "Input"} for n in range(1, 12)]
+    )
+    second = make_device(client, name="Second", ports=[])
+    listed = client.get("/devices").json()
+    assert listed == [first, second]
+    assert listed == client.get("/state").json()["devices"]
+    assert client.get(f"/devices/{first['id']}").json() == first
+
+
+def test_get_unknown_device_is_404(client: TestClient) -> None:
+    response = client.get("/devices/123456")
+    assert (response.status_code, response.json()) == (404, {"detail": "Device not found"})
+
+
+def test_patch_device(client: TestClient) -> None:
+    device = make_device(client)
+    response = client.patch(f"/devices/{device['id']}", json={"name": "Juno-60"})
+    assert response.status_code == 200
+    assert response.json() == {**device, "name": "Juno-60"}
+    response = client.patch(f"/devices/{device['id']}", json={"type": "Poly synth"})
+    assert response.json() == {**device, "name": "Juno-60", "type": "Poly synth"}
+    assert client.get("/state").json()["devices"][0]["type"] == "Poly synth"
+    assert client.patch(f"/devices/{device['id']}", json={}).json()["name"] == "Juno-60"
+
+
+@pytest.mark.parametrize(
+    "body", [{"name": None}, {"name": ""}, {"colour": "red"}, {"type": "x" * 201}]
+)
+def test_bad_device_patch_is_422(client: TestClient, body: dict) -> None:
+    device = make_device(client)
+    assert client.patch(f"/devices/{device['id']}", json=body).status_code == 422
+
+
+def test_patch_unknown_device_is_404(client: TestClient) -> None:
+    assert client.patch("/devices/123456", json={"name": "x"}).status_code == 404
+
+
+def test_add_port_continues_numbering_and_never_reuses(client: TestClient) -> None:
+    device = make_device(client, ports=[{"label": f"P{n}", "type": "Input"} for n in (1, 2, 3)])
+    prefix = f"dev-{device['id']}-port-"
+    assert client.delete(f"/ports/{prefix}3").status_code == 200
+    response = client.post(
+        f"/devices/{device['id']}/ports", json={"label": "New", "type": "output"}
+    )
+    assert response.status_code == 201
+    assert response.json() == {
+        "id": prefix + "4",
+        "label": "New",
+        "type": "Output",
+        "patchbay_id": None,
+    }
+    assert response.headers["location"] == f"/ports/{prefix}4"
+    listed = client.get(f"/devices/{device['id']}").json()["ports"]
+    assert [p["id"] for p in listed] == [prefix + "1", prefix + "2", prefix + "4"]
+
+
+def test_add_port_to_a_device_with_no_ports(client: TestClient) -> None:
+    device = make_device(client, ports=[])
+    response = client.post(f"/devices/{device['id']}/ports", json={"label": "A", "type": "Other"})
+    assert response.json()["id"] == f"dev-{device['id']}-port-1"
+
+
+def test_add_port_with_a_point(client: TestClient, db: Db) -> None:
+    [free, taken] = add_points(db, 2)
+    device = make_device(client, ports=[{"label": "A", "type": "Input", "patchbay_id": taken}])
+    response = client.post(
+        f"/devices/{device['id']}/ports", json={"label": "B", "type": "Input", "patchbay_id": free}
+    )
+    assert response.status_code == 201
+    assert holder_of(db, free) == response.json()["id"]
+    response = client.post(
+        f"/devices/{device['id']}/ports", json={"label": "C", "type": "Input", "patchbay_id": taken}
+    )
+    assert (response.status_code, response.json()) == (
+        409,
+        {"detail": "Patchbay point already linked"},
+    )
+    response = client.post(
+        f"/devices/{device['id']}/ports",
+        json={"label": "C", "type": "Input", "patchbay_id": 999999},
+    )
+    assert (response.status_code, response.json()) == (404, {"detail": "Patchbay point not found"})
+    assert count(db, "ports") == 2
+
+
+def test_add_port_errors(client: TestClient) -> None:
+    response = client.post("/devices/123456/ports", json={"label": "A", "type": "Input"})
+    assert (response.status_code, response.json()) == (404, {"detail": "Device not found"})
+    device = make_device(client)
+    for body in (
+        {"label": "", "type": "Input"},
+        {"label": "A", "type": "sideways"},
+        {"label": "A"},
+    ):
+        assert client.post(f"/devices/{device['id']}/ports", json=body).status_code == 422

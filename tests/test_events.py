@@ -2,10 +2,9 @@
 
 import queue
 import signal
-import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import httpx2 as httpx
@@ -26,7 +25,7 @@ class Event:
 class EventClient:
     """Reads one event stream in a thread; events land in a queue with their arrival time."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, headers: Mapping[str, str | bytes] | None = None) -> None:
         self.events: queue.Queue[Event] = queue.Queue()
         self.comments: queue.Queue[str] = queue.Queue()
         self.status: int | None = None
@@ -36,7 +35,7 @@ class EventClient:
         self._thread.start()
         assert self._opened.wait(10), "stream did not open"
 
-    def _read(self, url: str, headers: dict[str, str]) -> None:
+    def _read(self, url: str, headers: Mapping[str, str | bytes]) -> None:
         fields: dict[str, str] = {}
         try:
             with self._client.stream("GET", url, headers=headers) as response:
@@ -113,28 +112,20 @@ def test_change_through_process_a_reaches_a_client_of_process_b(
 ) -> None:
     client = open_stream(stream, f"{live[1]}/events")
     client.next_event()
-    latencies = []
     for n in range(5):
-        sent = time.monotonic()
         response = httpx.post(f"{live[0]}/patchbay-points", json={"name": f"A{n}"})
         assert response.status_code == 201
-        event = client.next_event(timeout=1)
-        latencies.append(event.received - sent)
+        event = client.next_event()
         assert event.id == revision(engine)
         assert event.data == f'{{"revision": {event.id}}}'
-    print(f"event latency through another process: max {max(latencies) * 1000:.1f} ms")
-    assert max(latencies) < 1
 
 
 def test_direct_sql_change_sends_an_event(live: list[str], engine: Engine, stream: list) -> None:
     client = open_stream(stream, f"{live[0]}/events")
     before = client.next_event().id
-    sent = time.monotonic()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('typed in pgAdmin')"))
-    event = client.next_event(timeout=1)
-    assert event.id == before + 1
-    assert event.received - sent < 1
+    assert client.next_event().id == before + 1
 
 
 def test_rolled_back_change_sends_nothing(live: list[str], engine: Engine, stream: list) -> None:
@@ -196,49 +187,35 @@ def test_keep_alive_comments_and_stream_cap(database_url: str, engine: Engine) -
 
 
 def test_shutdown_does_not_wait_on_open_streams(database_url: str) -> None:
-    servers = LiveServers(database_url, 1)
+    # A graceful shutdown that waited on the streams would take all of these 60 s.
+    servers = LiveServers(database_url, 1, extra_args=["--timeout-graceful-shutdown", "60"])
     opened: list[EventClient] = []
     try:
         for _ in range(3):
             open_stream(opened, f"{servers.urls[0]}/events").next_event()
-        started = time.monotonic()
         servers.processes[0].send_signal(signal.SIGTERM)
         servers.processes[0].wait(timeout=15)
-        assert time.monotonic() - started < 3
     finally:
         for client in opened:
             client.close()
         servers.stop()
 
 
-def test_100_open_streams_leave_rest_fast(live: list[str], engine: Engine, stream: list) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO patchbay_points (name) SELECT 'P' || n FROM generate_series(1, 48) n")
-        )
-
-    def median_latency() -> float:
-        timings = []
-        with httpx.Client(base_url=live[0]) as client:
-            for _ in range(60):
-                started = time.perf_counter()
-                assert client.get("/state").status_code == 200
-                timings.append(time.perf_counter() - started)
-        return statistics.median(timings)
-
-    idle = median_latency()
+def test_100_open_streams_leave_the_api_serving(
+    live: list[str], engine: Engine, stream: list
+) -> None:
+    # How fast /state stays with streams open is measured by `make bench`.
     for _ in range(100):
         open_stream(stream, f"{live[0]}/events")
     for client in stream:
         client.next_event()
-    busy = median_latency()
-    print(f"GET /state median: idle {idle * 1000:.2f} ms, with 100 streams {busy * 1000:.2f} ms")
-    assert busy <= 2 * idle
-    # And the streams are all still live.
+    with httpx.Client(base_url=live[0], timeout=5) as api:
+        for _ in range(20):
+            assert api.get("/state").status_code == 200
     with engine.begin() as conn:
-        conn.execute(text("UPDATE patchbay_points SET name = name || '!'"))
+        conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('one more')"))
     for client in stream:
-        client.next_event(timeout=2)
+        client.next_event()
 
 
 def test_api_key_may_come_as_a_query_parameter(database_url: str) -> None:
@@ -256,3 +233,103 @@ def test_api_key_may_come_as_a_query_parameter(database_url: str) -> None:
             client.close()
     finally:
         servers.stop()
+
+
+# --- A stream and its listener survive whatever clients and the database do --------------------
+
+
+def test_streams_wait_while_the_listener_has_no_revision_yet(
+    database_url: str, engine: Engine
+) -> None:
+    """A browser reconnecting (with Last-Event-ID) to a process whose listener has not read the
+    revision yet must wait for it, not spin: the process keeps answering everything else."""
+    with engine.connect() as locker:
+        # The listener's first read of the revision waits behind this lock.
+        locker.execute(text("LOCK TABLE state_revision IN ACCESS EXCLUSIVE MODE"))
+        servers = LiveServers(database_url, 1, DB_LOCK_TIMEOUT="10")
+        opened: list[EventClient] = []
+        try:
+            url = servers.urls[0]
+            for last_seen in ("1", "12345"):
+                open_stream(opened, f"{url}/events", **{"Last-Event-ID": last_seen})
+            for _ in range(10):
+                assert httpx.get(f"{url}/health", timeout=1).status_code == 200
+            locker.rollback()
+            current = revision(engine)
+            assert [client.next_event().id for client in opened] == [current, current]
+        finally:
+            for client in opened:
+                client.close()
+            servers.stop()
+
+
+@pytest.mark.parametrize("given", ["²", "9" * 5000, "-1", "7 8", "7x", "", "1e3", "\u0661"])
+def test_a_bad_last_event_id_is_ignored_and_takes_no_slot(
+    database_url: str, engine: Engine, given: str
+) -> None:
+    # One slot: each stream below can only open once the one before has let go of it. A
+    # closed stream's slot is freed when the server next writes to it (the keep-alive).
+    servers = LiveServers(database_url, 1, SSE_MAX_CLIENTS="1", SSE_KEEPALIVE_SECONDS="0.2")
+    try:
+        url = f"{servers.urls[0]}/events"
+        for _ in range(3):
+            # Sent as a hostile client would: UTF-8 bytes in the header.
+            client = open_when_free(url, {"Last-Event-ID": given.encode()})
+            # Treated as no id at all: the current revision comes first.
+            assert client.next_event().id == revision(engine)
+            client.close()
+    finally:
+        servers.stop()
+
+
+def open_when_free(url: str, headers: Mapping[str, str | bytes]) -> "EventClient":
+    deadline = time.monotonic() + 5
+    while True:
+        client = EventClient(url, headers)
+        if client.status == 200:
+            return client
+        client.close()
+        assert client.status == 503 and time.monotonic() < deadline, client.status
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("payload", ["x", "", "999999999999", "-5", "1" * 7000, "null"])
+def test_a_stray_notify_does_not_stop_live_updates(
+    live: list[str], engine: Engine, stream: list, payload: str
+) -> None:
+    client = open_stream(stream, f"{live[0]}/events")
+    before = client.next_event().id
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_notify('pepper_state', :payload)"), {"payload": payload})
+    # Nothing changed, so nothing is announced, whatever the payload claimed.
+    assert client.no_event_within(0.5)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('after the noise')"))
+    assert client.next_event().id == before + 1
+
+
+def listener_pids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = 'pepper-listener'")
+        )
+        return [row.pid for row in rows]
+
+
+def test_events_resume_after_the_listener_connection_is_killed(
+    live: list[str], engine: Engine, stream: list
+) -> None:
+    client = open_stream(stream, f"{live[0]}/events")
+    before = client.next_event().id
+    pids = listener_pids(engine)
+    assert len(pids) >= 2  # one per API process
+    with engine.begin() as conn:
+        for pid in pids:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('while reconnecting')"))
+    # The change made while the listener was away is caught up when it is back.
+    assert client.next_event(timeout=10).id == before + 1
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('after')"))
+    assert client.next_event().id == before + 2

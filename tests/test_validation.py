@@ -4,9 +4,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from tests.helpers import add_points, count, make_device
+from tests.helpers import Db, add_points, count, make_device
 
 
 def device_body(**overrides: Any) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def port_body(**overrides: Any) -> dict[str, Any]:
     ids=lambda body: repr(body)[:40],
 )
 def test_bad_device_bodies_are_422_and_create_nothing(
-    client: TestClient, db: Session, body: Any
+    client: TestClient, db: Db, body: Any
 ) -> None:
     response = client.post("/devices", json=body)
     assert response.status_code == 422, response.text
@@ -74,7 +73,7 @@ def test_text_keeps_non_ascii(client: TestClient) -> None:
     assert device["name"] == "Müller ☃ 合成器"
 
 
-def test_json_body_needs_a_json_content_type(client: TestClient, db: Session) -> None:
+def test_json_body_needs_a_json_content_type(client: TestClient, db: Db) -> None:
     # Browsers may send text/plain cross-site without a preflight; refusing it keeps other web
     # pages from rewiring the studio.
     response = client.post(
@@ -93,7 +92,7 @@ def test_malformed_json_is_422(client: TestClient) -> None:
     assert response.status_code == 422
 
 
-def test_body_over_one_mib_is_413(client: TestClient, db: Session) -> None:
+def test_body_over_one_mib_is_413(client: TestClient, db: Db) -> None:
     big = device_body(name="x", type="y", padding="p" * (1024 * 1024))
     response = client.post("/devices", json=big)
     assert response.status_code == 413
@@ -102,7 +101,7 @@ def test_body_over_one_mib_is_413(client: TestClient, db: Session) -> None:
     assert client.get("/health").status_code == 200
 
 
-def test_streamed_body_over_one_mib_is_413(client: TestClient, db: Session) -> None:
+def test_streamed_body_over_one_mib_is_413(client: TestClient, db: Db) -> None:
     def chunks() -> Any:
         yield b'{"name": "x", "type": "y", "padding": "'
         for _ in range(20):
@@ -128,8 +127,48 @@ def test_streamed_body_under_the_limit_is_accepted(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("port_id", ["%00", "dev-1-port-1%00", "x" * 201])
-def test_bad_port_ids_in_paths_are_422(client: TestClient, db: Session, port_id: str) -> None:
+def test_bad_port_ids_in_paths_are_422(client: TestClient, db: Db, port_id: str) -> None:
     [point] = add_points(db, 1)
     assert client.post(f"/ports/{port_id}/link", json={"patchbay_id": point}).status_code == 422
     assert client.put(f"/ports/{port_id}/patchbay", json={}).status_code == 422
     assert client.post(f"/ports/{port_id}/unlink").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": "a\\ud800b", "type": "Synth"}',  # a lone surrogate: JSON allows it, UTF-8 not
+        b'{"name": "\\udfff", "type": "Synth"}',
+        b'{"name": "x", "type": "Synth", "ports": [{"label": "\\ud83d", "type": "Input"}]}',
+        b'{"name": "x", "type": "Synth", "ports": [{"label": "a", "type": "Input", '
+        b'"patchbay_id": 1e400}]}',
+        b'{"name": "x", "type": "Synth", "ports": [{"label": "a", "type": "Input", '
+        b'"patchbay_id": NaN}]}',
+        b'{"name": "x", "type": "Synth", "ports": [{"label": "a", "type": "Input", '
+        b'"patchbay_id": -Infinity}]}',
+        b'{"name": 1e400, "type": "Synth"}',
+        b'{"\\ud800": 1, "name": "x", "type": "y", "ports": "\\ud800"}',
+        b"NaN",
+        b'["\\ud800"]',
+    ],
+)
+def test_bodies_json_allows_but_text_cannot_hold_are_422(
+    client: TestClient, db: Db, raw: bytes
+) -> None:
+    response = client.post("/devices", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], list)
+    assert count(db, "devices") == 0
+
+
+def test_a_422_shows_only_a_short_prefix_of_what_was_sent(client: TestClient) -> None:
+    huge = "x" * 900_000
+    for body in (
+        {"name": huge, "type": "Synth"},
+        {"name": "x", "type": "Synth", "ports": [{"label": huge}]},
+        [huge],
+        {"name": "x", "type": "Synth", "ports": {"k" * 1000: huge}},
+    ):
+        response = client.post("/devices", json=body)
+        assert response.status_code == 422
+        assert len(response.content) < 2000, response.content[:300]

@@ -1,4 +1,6 @@
-"""The docs work in a studio with no internet: Swagger UI 5 and ReDoc 2 come from the app itself.
+"""The API documents itself (every operation with summary, description, tags, examples and
+errors), and the docs work in a studio with no internet: Swagger UI 5 and ReDoc 2 come from
+the app itself.
 
 The pages are read as HTML first: every URL they name must be the app's own, and must be served.
 Then a headless Chromium, cut off from every host but 127.0.0.1, loads them from a live server:
@@ -212,14 +214,6 @@ class RedocHeadings(HTMLParser):
             self._in_h2 = False
 
 
-def operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (method.upper(), path, operation)
-        for path, item in openapi["paths"].items()
-        for method, operation in item.items()
-    ]
-
-
 def net_log_requests(path: Path) -> list[dict[str, Any]]:
     """The parameters of every URL request in a Chromium net log."""
     text = path.read_text()
@@ -339,3 +333,57 @@ def test_redoc_renders_every_operation_offline(chromium: Any, live: list[str]) -
     assert f"{base_url}/openapi.json" in requested
     assert any(url.endswith("redoc.standalone.js") for url in requested), requested
     assert_only_own_origin(requested, base_url)
+
+
+EXPECTED_TAGS = {"Health", "State", "Devices", "Ports"}
+
+
+@pytest.fixture(scope="module")
+def openapi(app_client: TestClient) -> dict[str, Any]:
+    schema: dict[str, Any] = app_client.get("/openapi.json").json()
+    return schema
+
+
+def operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_every_operation_has_a_summary_description_and_tag(openapi: dict[str, Any]) -> None:
+    for method, path, operation in operations(openapi):
+        assert operation.get("summary"), (method, path)
+        assert operation.get("description"), (method, path)
+        assert set(operation["tags"]) <= {tag["name"] for tag in openapi["tags"]}
+    assert {tag["name"] for tag in openapi["tags"]} >= EXPECTED_TAGS
+
+
+def test_every_request_body_has_an_example(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    for method, path, operation in operations(openapi):
+        if "requestBody" not in operation:
+            continue
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert schemas[ref.rsplit("/", 1)[1]].get("examples"), (method, path)
+
+
+def test_errors_are_declared(openapi: dict[str, Any]) -> None:
+    link = openapi["paths"]["/ports/{port_id}/link"]["post"]["responses"]
+    assert {"200", "404", "422"} <= set(link)
+    put = openapi["paths"]["/ports/{port_id}/patchbay"]["put"]["responses"]
+    assert {"200", "404", "409", "422"} <= set(put)
+    create = openapi["paths"]["/devices"]["post"]["responses"]
+    assert {"201", "404", "409", "413", "422"} <= set(create)
+
+
+def test_port_type_is_an_enum_in_the_schema(openapi: dict[str, Any]) -> None:
+    assert openapi["components"]["schemas"]["PortType"]["enum"] == ["Input", "Output", "Other"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages_are_served(app_client: TestClient, path: str) -> None:
+    response = app_client.get(path)
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]

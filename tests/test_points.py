@@ -1,9 +1,7 @@
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from tests.helpers import add_points, count, make_device
+from tests.helpers import Db, add_points, count, make_device
 
 
 def test_create_point_with_defaults_and_location(client: TestClient) -> None:
@@ -22,14 +20,12 @@ def test_create_point_with_every_field(client: TestClient) -> None:
     assert {k: v for k, v in response.json().items() if k != "id"} == body
 
 
-def test_points_typed_in_pgadmin_do_not_block_new_ones(client: TestClient, db: Session) -> None:
+def test_points_typed_in_pgadmin_do_not_block_new_ones(client: TestClient, db: Db) -> None:
     # Ids typed by hand leave the id sequence behind the table.
-    next_id = db.scalar(text("SELECT nextval('patchbay_points_id_seq') + 1"))
+    next_id = db.scalar("SELECT nextval('patchbay_points_id_seq') + 1")
     db.execute(
-        text(
-            "INSERT INTO patchbay_points (id, name) "
-            "SELECT n, 'hand' FROM generate_series(CAST(:a AS int), CAST(:b AS int)) n"
-        ),
+        "INSERT INTO patchbay_points (id, name) "
+        "SELECT n, 'hand' FROM generate_series(CAST(%(a)s AS int), CAST(%(b)s AS int)) n",
         {"a": next_id, "b": next_id + 5},
     )
     response = client.post("/patchbay-points", json={"name": "API"})
@@ -39,7 +35,7 @@ def test_points_typed_in_pgadmin_do_not_block_new_ones(client: TestClient, db: S
     assert bulk.status_code == 201
 
 
-def test_list_and_get_points(client: TestClient, db: Session) -> None:
+def test_list_and_get_points(client: TestClient, db: Db) -> None:
     ids = add_points(db, 3)
     listed = client.get("/patchbay-points").json()
     assert [p["id"] for p in listed] == sorted(ids)
@@ -79,7 +75,7 @@ def test_bulk_create_keeps_order(client: TestClient) -> None:
     ],
     ids=["empty", "501", "blank", "long-description", "nul", "missing"],
 )
-def test_bulk_create_is_all_or_nothing(client: TestClient, db: Session, body: dict) -> None:
+def test_bulk_create_is_all_or_nothing(client: TestClient, db: Db, body: dict) -> None:
     assert client.post("/patchbay-points/bulk", json=body).status_code == 422
     assert count(db, "patchbay_points") == 0
 
@@ -97,7 +93,7 @@ def test_bulk_create_is_all_or_nothing(client: TestClient, db: Session, body: di
         {"name": None},
     ],
 )
-def test_create_point_bad_input_is_422(client: TestClient, db: Session, body: dict) -> None:
+def test_create_point_bad_input_is_422(client: TestClient, db: Db, body: dict) -> None:
     assert client.post("/patchbay-points", json=body).status_code == 422
     assert count(db, "patchbay_points") == 0
 
@@ -107,7 +103,7 @@ def test_description_limit_is_inclusive(client: TestClient) -> None:
     assert response.status_code == 201
 
 
-def test_patch_point(client: TestClient, db: Session) -> None:
+def test_patch_point(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     response = client.patch(f"/patchbay-points/{point}", json={"description": "Top row"})
     assert response.status_code == 200
@@ -127,7 +123,7 @@ def test_patch_point(client: TestClient, db: Session) -> None:
     assert client.get("/state").json()["patchbay_points"][0]["name"] == "A1"
 
 
-def test_empty_patch_is_a_no_op(client: TestClient, db: Session) -> None:
+def test_empty_patch_is_a_no_op(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     response = client.patch(f"/patchbay-points/{point}", json={})
     assert response.status_code == 200
@@ -137,7 +133,7 @@ def test_empty_patch_is_a_no_op(client: TestClient, db: Session) -> None:
 @pytest.mark.parametrize(
     "body", [{"name": None}, {"colour": "red"}, {"name": ""}, {"description": "d" * 2001}]
 )
-def test_bad_patch_is_422(client: TestClient, db: Session, body: dict) -> None:
+def test_bad_patch_is_422(client: TestClient, db: Db, body: dict) -> None:
     [point] = add_points(db, 1)
     assert client.patch(f"/patchbay-points/{point}", json=body).status_code == 422
 
@@ -147,7 +143,7 @@ def test_patch_unknown_point_is_404(client: TestClient) -> None:
     assert (response.status_code, response.json()) == (404, {"detail": "Patchbay point not found"})
 
 
-def test_delete_free_point(client: TestClient, db: Session) -> None:
+def test_delete_free_point(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     response = client.delete(f"/patchbay-points/{point}")
     assert response.status_code == 200
@@ -156,7 +152,7 @@ def test_delete_free_point(client: TestClient, db: Session) -> None:
     assert client.delete(f"/patchbay-points/{point}").status_code == 404
 
 
-def test_delete_point_in_use_is_409(client: TestClient, db: Session) -> None:
+def test_delete_point_in_use_is_409(client: TestClient, db: Db) -> None:
     [point] = add_points(db, 1)
     make_device(client, ports=[{"label": "A", "type": "Input", "patchbay_id": point}])
     response = client.delete(f"/patchbay-points/{point}")
