@@ -7,6 +7,7 @@ requirements; the entrypoint runs for real against the test server.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,12 @@ SETTINGS = (
     "HISTORY_RETENTION_DAYS",
     "GRACEFUL_SHUTDOWN_SECONDS",
 )
+
+
+def tool(name: str) -> str:
+    """A checker installed beside this Python (requirements-dev.txt), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or name
 
 
 def head() -> str:
@@ -199,6 +206,17 @@ def test_interpolation_follows_compose() -> None:
 
 
 # --- the compose file ---------------------------------------------------------------------
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    # No Docker here: the file is checked against the specification's JSON schema instead.
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_compose_keeps_the_earlier_deployments_names() -> None:

@@ -2,24 +2,16 @@
 
 import json
 import re
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.conftest import ROOT
+from tests.test_deployment import tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy.yml"
-
-
-def tool(name: str) -> str:
-    """A linter installed beside this Python (requirements-dev.txt), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else shutil.which(name) or name
 
 
 def deploy_workflow() -> dict[Any, Any]:
