@@ -18,6 +18,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 from psycopg import sql
@@ -69,7 +70,7 @@ ORDER BY 1, 2
 """
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"db-setup: {message}", file=sys.stderr)
     raise SystemExit(1)
 

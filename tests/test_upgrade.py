@@ -205,9 +205,8 @@ def matches_scram(verifier: str, password: str) -> bool:
         "sha256", password.encode(), base64.b64decode(salt), int(iterations)
     )
     client_key = hmac.digest(salted, b"Client Key", "sha256")
-    return method == "SCRAM-SHA-256" and base64.b64encode(hashlib.sha256(client_key).digest()) == (
-        stored_key.encode()
-    )
+    expected = base64.b64encode(hashlib.sha256(client_key).digest()).decode()
+    return method == "SCRAM-SHA-256" and stored_key == expected
 
 
 def role_facts(url: str, role: str) -> dict[str, Any]:
