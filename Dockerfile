@@ -5,15 +5,30 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# Debian's libpq: psycopg talks to PostgreSQL through it where psycopg-binary has no wheel
+# (32-bit ARM; see requirements.txt).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /srv/pepper
-RUN useradd --system --uid 10001 --no-create-home pepper
+# /var/lib/pepper holds the API role's generated password (scripts/db_setup.py), on a volume.
+RUN useradd --system --uid 10001 --no-create-home pepper \
+    && install -d -o pepper -g pepper -m 0700 /var/lib/pepper
 
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# requirements.txt chooses packages by machine name. A 32-bit system on a 64-bit ARM kernel (32-bit
+# Raspberry Pi OS on a Pi 4 or 5) still calls itself aarch64; under linux32 it says armv8l.
+RUN run=""; \
+    if [ "$(uname -m)" = aarch64 ] && python -c 'import sys; sys.exit(sys.maxsize > 2**32)'; then \
+        run="setarch linux32"; \
+    fi; \
+    $run pip install -r requirements.txt
 
 COPY alembic.ini entrypoint.sh ./
 COPY alembic ./alembic
 COPY app ./app
+COPY scripts/__init__.py scripts/db_setup.py ./scripts/
 
 USER pepper
 EXPOSE 8000

@@ -1,0 +1,91 @@
+"""The manual deploy workflow: actionlint and zizmor find nothing, and it deploys as the README says."""
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT
+from tests.test_deployment import tool
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+DEPLOY = WORKFLOWS / "deploy.yml"
+
+
+def deploy_workflow() -> dict[Any, Any]:
+    workflow: dict[Any, Any] = yaml.safe_load(DEPLOY.read_text())
+    return workflow
+
+
+def steps(job: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = deploy_workflow()["jobs"][job]["steps"]
+    return found
+
+
+def test_actionlint_finds_nothing() -> None:
+    # actionlint also runs shellcheck on the `run:` scripts where shellcheck is installed.
+    files = sorted(str(path) for path in WORKFLOWS.glob("*.y*ml"))
+    result = subprocess.run(
+        [tool("actionlint"), "-no-color", *files], cwd=ROOT, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_zizmor_finds_nothing_offline() -> None:
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", "--format=json", str(WORKFLOWS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_it_runs_by_hand_with_read_only_permissions() -> None:
+    workflow = deploy_workflow()
+    # YAML 1.1 reads the key `on` as true.
+    assert workflow[True] == {"workflow_dispatch": None}
+    assert workflow["permissions"] == {"contents": "read"}
+    assert "environment" not in str(workflow["jobs"])  # secrets come from the repository's
+
+
+def test_every_action_is_pinned_to_a_commit() -> None:
+    uses = [
+        step["uses"] for job in deploy_workflow()["jobs"] for step in steps(job) if "uses" in step
+    ]
+    assert uses
+    for action in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+
+
+def test_the_test_job_runs_the_readmes_test_command_on_postgresql() -> None:
+    job = deploy_workflow()["jobs"]["test"]
+    assert job["services"]["postgres"]["image"] == "postgres:16"
+    assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql://")
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make test"]
+    checkout = next(
+        step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@")
+    )
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_the_deploy_job_pins_the_pis_host_key_and_keeps_a_failed_build_harmless() -> None:
+    job = deploy_workflow()["jobs"]["deploy"]
+    assert job["needs"] == "test"
+    (step,) = [step for step in job["steps"] if "PI_SSH_KEY" in step.get("env", {})]
+    assert step["env"]["PI_SSH_KNOWN_HOSTS"] == "${{ secrets.PI_SSH_KNOWN_HOSTS }}"
+    assert step["env"]["PI_SSH_KEY"] == "${{ secrets.PI_SSH_KEY }}"
+    assert all(value.startswith("${{ secrets.") for value in step["env"].values())
+    script = step["run"]
+    assert "> ~/.ssh/known_hosts" in script
+    assert "-o StrictHostKeyChecking=yes" in script
+    assert (
+        'cd "$dir" && git pull --ff-only && docker compose up -d --build --wait'
+        " && docker image prune -f"
+    ) in script
+    # No `down` first: a build that fails must leave the running service alone.
+    scripts = [step.get("run", "") for name in ("test", "deploy") for step in steps(name)]
+    assert not any("compose down" in run for run in scripts)
