@@ -35,7 +35,8 @@ Seconds = Annotated[float, Field(gt=0, le=3600)]
 class Settings(BaseSettings):
     """Configuration read from the environment or a `.env` file."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # An empty variable (compose passes `API_KEYS=` when unset) means "not set".
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     database_url: str = ""
     cors_origins: list[str] = []
