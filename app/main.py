@@ -11,7 +11,18 @@ from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Depends, FastAPI
 
 from app.api import middleware
-from app.api.routes import devices, docs, events, health, patchbay_points, ports, state
+from app.api.routes import (
+    bays,
+    cables,
+    devices,
+    docs,
+    events,
+    health,
+    patchbay_points,
+    ports,
+    signal_flow,
+    state,
+)
 from app.api.security import declare_api_key
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
@@ -35,6 +46,9 @@ TAGS = [
     {"name": "Devices", "description": "Synths, drum machines, effects, mixers."},
     {"name": "Ports", "description": "Wiring ports to patchbay points."},
     {"name": "Patchbay points", "description": "The jacks of the studio's patchbay."},
+    {"name": "Bays", "description": "Patchbay units: normalled channels and their jacks."},
+    {"name": "Cables", "description": "Patch cables on the front of the bays."},
+    {"name": "Signal flow", "description": "What feeds what, once cables and normals count."},
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
@@ -46,6 +60,9 @@ GUARDED_ROUTERS: tuple[APIRouter, ...] = (
     patchbay_points.router,
     devices.router,
     ports.router,
+    bays.router,
+    cables.router,
+    signal_flow.router,
     events.router,
 )
 # Browsers' EventSource cannot send headers, so the event stream also takes `?api_key=`.

@@ -16,7 +16,15 @@ from app.db.pool import Connection
 
 JSON = {"Content-Type": "application/json"}
 # Every table of the studio, emptied between the tests that commit.
-STUDIO_TABLES = ("ports", "devices", "patchbay_points")
+STUDIO_TABLES = (
+    "cable_ends",
+    "cables",
+    "ports",
+    "devices",
+    "patchbay_points",
+    "bay_channels",
+    "bays",
+)
 
 
 class Db:

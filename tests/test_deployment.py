@@ -498,6 +498,8 @@ def test_entrypoint_migrates_then_serves(scratch_database: Callable[[str], str])
         assert httpx.get(f"http://127.0.0.1:{port}/state").json() == {
             "patchbay_points": [],
             "devices": [],
+            "bays": [],
+            "cables": [],
         }
     finally:
         process.send_signal(signal.SIGTERM)

@@ -1,9 +1,12 @@
-"""Load that cannot get a database connection in time is a 503, never a hang or a 500."""
+"""Waits that would otherwise hang: no free connection, a row lock held elsewhere. Each is a
+503 with Retry-After within its bound, and the service goes on."""
 
+import httpx2 as httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 
 from app.main import create_app
-from tests.conftest import settings
+from tests.conftest import LiveServers, empty_tables, settings
 
 
 def test_no_free_connection_in_time_is_503_with_retry_after(database_url: str) -> None:
@@ -21,3 +24,44 @@ def test_no_free_connection_in_time_is_503_with_retry_after(database_url: str) -
             assert response.json() == {"detail": "Service busy, retry shortly"}
         client.portal.call(pool.putconn, held)  # type: ignore[union-attr]
         assert client.get("/state").status_code == 200
+
+
+def test_a_row_lock_held_elsewhere_is_a_503_within_the_lock_timeout(
+    database_url: str, engine: Engine
+) -> None:
+    """Someone in pgAdmin holds a row lock and goes for coffee: requests that need the row get a
+    503 once DB_LOCK_TIMEOUT has passed (not a hang that ties up the pool), the rest of the API
+    keeps serving, and everything works again once the lock is gone."""
+    empty_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO patchbay_points (id, name) VALUES (1, 'A1'), (2, 'A2')"))
+        conn.execute(text("INSERT INTO devices (id, name, type) VALUES (1, 'Juno', 'Synth')"))
+        conn.execute(
+            text(
+                "INSERT INTO ports (id, device_id, label, type) VALUES ('dev-1-port-1', 1, 'OUT', 'Output')"
+            )
+        )
+    servers = LiveServers(database_url, 1, DB_LOCK_TIMEOUT="0.5", DB_POOL_SIZE="2")
+    url = servers.urls[0]
+    try:
+        with engine.connect() as pgadmin:
+            pgadmin.execute(text("SELECT * FROM patchbay_points WHERE id = 1 FOR UPDATE"))
+            # More requests than connections: none may keep a connection waiting for good.
+            for _ in range(4):
+                locked = httpx.post(
+                    f"{url}/ports/dev-1-port-1/link", json={"patchbay_id": 1}, timeout=3
+                )
+                assert locked.status_code == 503, locked.text
+                assert locked.headers["retry-after"].isdigit()
+                assert locked.json() == {"detail": "Database unavailable"}
+            # What does not need the locked row is served meanwhile.
+            assert httpx.get(f"{url}/state", timeout=3).status_code == 200
+            free = httpx.post(f"{url}/ports/dev-1-port-1/link", json={"patchbay_id": 2}, timeout=3)
+            assert free.status_code == 200, free.text
+            assert httpx.get(f"{url}/ready", timeout=3).status_code == 200
+            pgadmin.rollback()
+        linked = httpx.post(f"{url}/ports/dev-1-port-1/link", json={"patchbay_id": 1}, timeout=3)
+        assert linked.status_code == 200, linked.text
+    finally:
+        servers.stop()
+        empty_tables(engine)

@@ -20,7 +20,7 @@ def test_empty_state(client: TestClient) -> None:
     response = client.get("/state")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"patchbay_points": [], "devices": []}
+    assert response.json() == EMPTY_STATE
 
 
 def test_state_lists_points_and_devices_by_id(client: TestClient, db: Db) -> None:
@@ -56,6 +56,8 @@ def test_state_lists_points_and_devices_by_id(client: TestClient, db: Db) -> Non
         {"id": second["id"], "name": "Second", "type": "Synth", "ports": []},
     ]
 
+
+EMPTY_STATE = {"patchbay_points": [], "devices": [], "bays": [], "cables": []}
 
 TRICKY = "q\"uote \\back/slash \t\n\r\x01\x1f\x7f é ☃ 🎹 \u2028 <>&'"
 
@@ -143,7 +145,7 @@ def test_if_none_match_that_does_not_match_gets_the_body(
 ) -> None:
     response = committing_client.get("/state", headers={"If-None-Match": header})
     assert response.status_code == 200
-    assert response.json() == {"patchbay_points": [], "devices": []}
+    assert response.json() == EMPTY_STATE
 
 
 def test_api_writes_change_the_etag_once_per_request(committing_client: TestClient) -> None:

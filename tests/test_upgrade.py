@@ -278,6 +278,9 @@ def expected_state(studio: Studio) -> dict[str, Any]:
                 "ports": ports(studio.mixer, MIXER_PORTS),
             },
         ],
+        # Part D's keys, new after Part A's: an upgraded studio has no bays or cables yet.
+        "bays": [],
+        "cables": [],
     }
 
 

@@ -85,6 +85,17 @@ class PreconditionFailed(PepperError):
     status_code = 412
 
 
+class Invalid(PepperError):
+    """A 422 that only the studio can tell (a channel past a bay's last one), in the shape of
+    Pydantic's validation errors."""
+
+    status_code = 422
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str, given: Any) -> None:
+        super().__init__(msg)
+        self.detail = [{"type": "value_error", "loc": list(loc), "msg": msg, "input": given}]  # type: ignore[assignment]
+
+
 class TooLarge(PepperError):
     status_code = 413
 
@@ -101,6 +112,8 @@ CONSTRAINT_ERRORS: dict[str, PepperError] = {
     "uq_patchbay_points_slot": Conflict(POINT_IN_A_BAY),
     "uq_bays_name": Conflict(BAY_NAME_USED),
     "uq_scenes_name": Conflict(SCENE_NAME_USED),
+    "ports_patchbay_id_fkey": Conflict(POINT_IN_USE),
+    "cable_ends_point_id_fkey": Conflict(POINT_IN_USE),
     "ports_pkey": Conflict(PORT_ID_TAKEN),
     "devices_pkey": Conflict(ID_TAKEN),
     "patchbay_points_pkey": Conflict(ID_TAKEN),

@@ -53,13 +53,44 @@ DEVICE = json_object(
 )
 DEVICE_DELETED = json_object(id="d.id", name="d.name", type="d.type")
 
+
+# --- Part D shapes ------------------------------------------------------------------------------
+def _slot(row: str) -> str:
+    """The id of the point in a row ('top' or 'bottom') of channel `c`, or null."""
+    return (
+        "(SELECT pp.id FROM patchbay_points pp WHERE pp.bay_id = c.bay_id"
+        f" AND pp.bay_channel = c.number AND pp.bay_row = '{row}')"
+    )
+
+
+CHANNEL = json_object(
+    number="c.number", mode="c.mode", top_point_id=_slot("top"), bottom_point_id=_slot("bottom")
+)
+BAY = json_object(
+    id="b.id",
+    name="b.name",
+    description="b.description",
+    channels=array(CHANNEL, "bay_channels c WHERE c.bay_id = b.id", "c.number"),
+)
+# A cable's points in the order they were given.
+CABLE = json_object(
+    id="k.id",
+    points="(SELECT json_agg(e.point_id ORDER BY e.end_number) FROM cable_ends e"
+    " WHERE e.cable_id = k.id)",
+    label="k.label",
+    color="k.color",
+)
+
 POINTS = array(POINT, "patchbay_points pp", "pp.id")
 DEVICES = array(DEVICE, "devices d", "d.id")
+BAYS = array(BAY, "bays b", "b.id")
+CABLES = array(CABLE, "cables k", "k.id")
 
 # --- Whole reads --------------------------------------------------------------------------------
 REVISION = "SELECT revision FROM state_revision"
 STATE = f"""
-    SELECT revision, {json_object(patchbay_points=POINTS, devices=DEVICES)}::text
+    SELECT revision,
+           {json_object(patchbay_points=POINTS, devices=DEVICES, bays=BAYS, cables=CABLES)}::text
       FROM state_revision
 """
 LIST_POINTS = f"SELECT {POINTS}::text"
@@ -77,3 +108,7 @@ LIST_PORTS = (
     )
     + "::text"
 )
+LIST_BAYS = f"SELECT {BAYS}::text"
+GET_BAY = f"SELECT {BAY}::text FROM bays b WHERE b.id = %(id)s"
+LIST_CABLES = f"SELECT {CABLES}::text"
+GET_CABLE = f"SELECT {CABLE}::text FROM cables k WHERE k.id = %(id)s"

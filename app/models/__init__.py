@@ -1,6 +1,19 @@
+from app.models.bay import Bay, BayChannel, NormallingMode
+from app.models.cable import Cable, CableEnd
 from app.models.device import Device
 from app.models.patchbay_point import PatchbayPoint
 from app.models.port import Port, PortType
 from app.models.state_revision import StateRevision
 
-__all__ = ["Device", "PatchbayPoint", "Port", "PortType", "StateRevision"]
+__all__ = [
+    "Bay",
+    "BayChannel",
+    "Cable",
+    "CableEnd",
+    "Device",
+    "NormallingMode",
+    "PatchbayPoint",
+    "Port",
+    "PortType",
+    "StateRevision",
+]

@@ -5,7 +5,7 @@ clients and fuzzers see the same contract the server enforces.
 """
 
 import sys
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +22,9 @@ INT32_MAX = 2**31 - 1
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_ITEMS = 500
+MAX_BAY_NAME_LENGTH = 190
+MAX_CHANNELS = 96
+MAX_COLOR_LENGTH = 50
 
 # Exactly the characters `str.strip()` removes, so the schema's "not blank" is the server's.
 _WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
@@ -30,7 +33,7 @@ NO_NUL_PATTERN = "^[^\\u0000]*$"
 NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_CLASS}][^\\u0000]*$"
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     # PostgreSQL text holds neither NUL nor lone surrogates (which JSON's \ud800 escapes can
     # carry and UTF-8 cannot): refused here, they are a 422 instead of a driver error.
     if "\x00" in value:
@@ -43,7 +46,7 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _not_blank(value: str) -> str:
+def not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
@@ -64,15 +67,32 @@ DbInt = Annotated[
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
-    AfterValidator(_no_nul),
-    AfterValidator(_not_blank),
+    AfterValidator(no_nul),
+    AfterValidator(not_blank),
     Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+]
+
+# A bay's name: its points are named "{name} {n}T", which must fit a point's 200 characters.
+BayName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_BAY_NAME_LENGTH),
+    AfterValidator(no_nul),
+    AfterValidator(not_blank),
+    Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+]
+
+# Free text that may be empty (a cable's label).
+Label = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME_LENGTH),
+    AfterValidator(no_nul),
+    Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
 ]
 
 Description = Annotated[
     str,
     StringConstraints(max_length=MAX_DESCRIPTION_LENGTH),
-    AfterValidator(_no_nul),
+    AfterValidator(no_nul),
     Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
 ]
 
@@ -80,7 +100,7 @@ Description = Annotated[
 PortId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
-    AfterValidator(_no_nul),
+    AfterValidator(no_nul),
     Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
 ]
 
@@ -95,8 +115,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         400: "Body is not JSON text at all (e.g. not UTF-8), or the Host is not this server",
         401: "Missing or wrong API key",
         403: "A write from a web page of another site",
-        404: "The device, port or patchbay point does not exist",
-        409: "The patchbay point is taken or in use",
+        404: "Something the path or the body names does not exist",
+        409: "Conflicts with the studio as it is (a taken point or jack, a used name, ...)",
         412: "The studio changed since the revision named in `If-Match`",
         413: "Request body larger than 1 MiB",
         503: "Database unavailable or busy; retry after `Retry-After` seconds",
@@ -111,17 +131,19 @@ BODY_ERRORS = (*WRITE_ERRORS, 413)
 
 
 class PatchModel(BaseModel):
-    """Base of PATCH bodies: every field optional, none nullable, unknown fields refused.
+    """Base of PATCH bodies: every field optional, none nullable (but those listed in
+    `nullable`), unknown fields refused.
 
     Fields are declared `X | SkipJsonSchema[None] = None`: absent means "leave as it is", and the
     schema does not offer null, which the validator below refuses.
     """
 
     model_config = ConfigDict(extra="forbid")
+    nullable: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")
     def _no_nulls(self) -> Self:
-        for name in self.model_fields_set:
+        for name in self.model_fields_set - self.nullable:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} may be left out but not set to null")
         return self
@@ -134,6 +156,7 @@ def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def left_out() -> Any:
-    """Default of a PATCH field: None when absent, and no `"default": null` in the schema."""
-    return Field(default=None, json_schema_extra=_drop_default)
+def left_out(description: str | None = None) -> Any:
+    """Default of an optional field that may not be null: None when absent, and no
+    `"default": null` in the schema."""
+    return Field(default=None, description=description, json_schema_extra=_drop_default)

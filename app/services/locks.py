@@ -21,6 +21,8 @@ from typing import Any
 from psycopg.rows import class_row
 
 from app.core.errors import (
+    BAY_NOT_FOUND,
+    CABLE_NOT_FOUND,
     DEVICE_NOT_FOUND,
     POINT_NOT_FOUND,
     POINT_TAKEN,
@@ -33,6 +35,13 @@ from app.db.shapes import PORT
 
 
 @dataclass(frozen=True, slots=True)
+class LockedPoint:
+    id: int
+    bay_id: int | None
+    bay_channel: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class LockedPort:
     id: str
     patchbay_id: int | None
@@ -40,7 +49,23 @@ class LockedPort:
 
 
 _LOCK_DEVICE = "SELECT last_port_number FROM devices WHERE id = %(id)s FOR UPDATE"
-_LOCK_POINTS = "SELECT id FROM patchbay_points WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
+_LOCK_BAY = """
+    SELECT (SELECT count(*) FROM bay_channels c WHERE c.bay_id = b.id) FROM bays b
+     WHERE b.id = %(id)s FOR UPDATE OF b
+"""
+# The points named, and those in a bay (or in one channel of it).
+_LOCK_POINTS = """
+    SELECT id, bay_id, bay_channel FROM patchbay_points
+     WHERE id = ANY(%(ids)s)
+        OR bay_id = %(bay)s AND (%(channel)s::integer IS NULL OR bay_channel = %(channel)s)
+     ORDER BY id FOR UPDATE
+"""
+# A point holding a port at the rear or a plug at the front is in use.
+_IN_USE = """
+    SELECT EXISTS (SELECT 1 FROM ports WHERE patchbay_id = ANY(%(ids)s))
+        OR EXISTS (SELECT 1 FROM cable_ends WHERE point_id = ANY(%(ids)s))
+"""
+_LOCK_CABLE = "SELECT id FROM cables WHERE id = %(id)s FOR UPDATE"
 # The ports named and whichever ports hold the points named, in id order.
 _LOCK_PORTS = f"""
     SELECT p.id, p.patchbay_id, {PORT}::text AS json FROM ports p
@@ -74,14 +99,44 @@ async def lock_device_ports(conn: Connection, device_id: int) -> None:
     await conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
 
 
-async def lock_points(conn: Connection, point_ids: Iterable[int]) -> None:
-    """Lock the points in id order; 404 if any does not exist."""
+async def lock_bay(conn: Connection, bay_id: int) -> int:
+    """Lock the bay (and so its channels); returns how many channels it has. 404 if unknown."""
+    row = await (await conn.execute(_LOCK_BAY, {"id": bay_id})).fetchone()
+    if row is None:
+        raise NotFound(BAY_NOT_FOUND)
+    return int(row[0])
+
+
+async def lock_points(
+    conn: Connection,
+    point_ids: Iterable[int],
+    *,
+    in_bay: int | None = None,
+    channel: int | None = None,
+) -> dict[int, LockedPoint]:
+    """Lock the points, and those in a bay (or one of its channels), in id order; 404 if one of
+    `point_ids` does not exist."""
     wanted = sorted(set(point_ids))
-    if not wanted:
-        return
-    cursor = await conn.execute(_LOCK_POINTS, {"ids": wanted})
-    if len(await cursor.fetchall()) != len(wanted):
+    if not wanted and in_bay is None:
+        return {}
+    cursor = conn.cursor(row_factory=class_row(LockedPoint))
+    await cursor.execute(_LOCK_POINTS, {"ids": wanted, "bay": in_bay, "channel": channel})
+    locked = {point.id: point for point in await cursor.fetchall()}
+    if any(point_id not in locked for point_id in wanted):
         raise NotFound(POINT_NOT_FOUND)
+    return locked
+
+
+async def points_in_use(conn: Connection, point_ids: Iterable[int]) -> bool:
+    """Does one of these (locked) points hold a port or a plug?"""
+    row = await (await conn.execute(_IN_USE, {"ids": list(point_ids)})).fetchone()
+    return bool(row and row[0])
+
+
+async def lock_cable(conn: Connection, cable_id: int) -> None:
+    row = await (await conn.execute(_LOCK_CABLE, {"id": cable_id})).fetchone()
+    if row is None:
+        raise NotFound(CABLE_NOT_FOUND)
 
 
 async def lock_ports(

@@ -4,7 +4,7 @@ from app.core.errors import POINT_IN_USE, POINT_NOT_FOUND, Conflict, NotFound
 from app.db.pool import Connection
 from app.db.shapes import POINT
 from app.schemas.patchbay_point import PointCreate, PointUpdate
-from app.services.locks import lock_points
+from app.services.locks import lock_points, points_in_use
 
 # In the order given: ids come from the sequence in insertion order.
 _INSERT_POINTS = """
@@ -23,8 +23,6 @@ _UPDATE_POINT = f"""
            description = coalesce(%(description)s, description), type = coalesce(%(type)s, type)
      WHERE pp.id = %(id)s RETURNING {POINT}::text
 """
-# A point holding a port cannot go.
-_IN_USE = "SELECT EXISTS (SELECT 1 FROM ports WHERE patchbay_id = %(id)s)"
 _DELETE_POINT = f"DELETE FROM patchbay_points pp WHERE pp.id = %(id)s RETURNING {POINT}::text"
 
 
@@ -63,10 +61,10 @@ async def update_point(conn: Connection, *, point_id: int, data: PointUpdate) ->
 
 
 async def delete_point(conn: Connection, *, point_id: int) -> str:
-    """Delete a free point (409 while it holds a port)."""
+    """Delete a free point (409 while it holds a port or a plug); a bay slot it sat in is left
+    empty."""
     await lock_points(conn, [point_id])
-    row = await (await conn.execute(_IN_USE, {"id": point_id})).fetchone()
-    if row is not None and row[0]:
+    if await points_in_use(conn, [point_id]):
         raise Conflict(POINT_IN_USE)
     deleted = await (await conn.execute(_DELETE_POINT, {"id": point_id})).fetchone()
     assert deleted is not None, "the point is locked, so it still exists"

@@ -1,0 +1,121 @@
+"""Bays: physical patchbay units, their normalled channels, and the points in their slots."""
+
+from app.core.errors import (
+    BAY_IN_USE,
+    CHANNEL_NOT_FOUND,
+    POINT_IN_A_BAY,
+    Conflict,
+    Invalid,
+    NotFound,
+)
+from app.db.pool import Connection
+from app.db.shapes import BAY
+from app.schemas.bay import BayCreate, BayUpdate, ChannelModes, ChannelSlots
+from app.services.locks import lock_bay, lock_points, points_in_use
+
+_INSERT_BAY = "INSERT INTO bays (name, description) VALUES (%(name)s, %(description)s) RETURNING id"
+_INSERT_CHANNELS = """
+    INSERT INTO bay_channels (bay_id, number, mode)
+    SELECT %(bay)s, n, %(mode)s::normalling_mode FROM generate_series(1, %(channels)s) AS n
+"""
+# Channel by channel, top before bottom: 1T, 1B, 2T, ... (ids follow insertion order).
+_INSERT_POINTS = """
+    INSERT INTO patchbay_points (name, bay_id, bay_channel, bay_row)
+    SELECT %(name)s || ' ' || n || jack.suffix, %(bay)s, n, jack.row
+      FROM generate_series(1, %(channels)s) AS n,
+           (VALUES (1, 'top', 'T'), (2, 'bottom', 'B')) AS jack(position, row, suffix)
+     ORDER BY n, jack.position
+"""
+_GET_BAY = f"SELECT {BAY}::text FROM bays b WHERE b.id = %(id)s"
+_UPDATE_BAY = """
+    UPDATE bays SET name = coalesce(%(name)s, name),
+                    description = coalesce(%(description)s, description)
+     WHERE id = %(id)s
+"""
+_SET_MODES = """
+    UPDATE bay_channels SET mode = %(mode)s::normalling_mode
+     WHERE bay_id = %(bay)s AND number BETWEEN %(first)s AND %(last)s
+"""
+_EMPTY_SLOTS = """
+    UPDATE patchbay_points SET bay_id = NULL, bay_channel = NULL, bay_row = NULL
+     WHERE bay_id = %(bay)s AND bay_channel = %(channel)s
+"""
+_FILL_SLOT = """
+    UPDATE patchbay_points SET bay_id = %(bay)s, bay_channel = %(channel)s, bay_row = %(row)s
+     WHERE id = %(point)s
+"""
+# Its channels go with it, and the points in them (foreign keys with ON DELETE CASCADE).
+_DELETE_BAY = "DELETE FROM bays WHERE id = %(id)s"
+
+
+async def bay_json(conn: Connection, bay_id: int) -> str:
+    row = await (await conn.execute(_GET_BAY, {"id": bay_id})).fetchone()
+    assert row is not None, "the bay is locked or was just made, so it exists"
+    return str(row[0])
+
+
+async def create_bay(conn: Connection, *, data: BayCreate) -> tuple[int, str]:
+    """Create the bay and its channels, and with `create_points` a point per jack; its id and
+    Bay JSON."""
+    named = {"name": data.name, "description": data.description}
+    row = await (await conn.execute(_INSERT_BAY, named)).fetchone()
+    assert row is not None
+    bay_id = int(row[0])
+    params = {"bay": bay_id, "channels": data.channels, "mode": data.mode.value, "name": data.name}
+    await conn.execute(_INSERT_CHANNELS, params)
+    if data.create_points:
+        await conn.execute(_INSERT_POINTS, params)
+    return bay_id, await bay_json(conn, bay_id)
+
+
+async def update_bay(conn: Connection, *, bay_id: int, data: BayUpdate) -> str:
+    """Rename or describe the bay (its points keep their names)."""
+    await lock_bay(conn, bay_id)
+    changes = data.changes()
+    params = {"id": bay_id, "name": changes.get("name"), "description": changes.get("description")}
+    await conn.execute(_UPDATE_BAY, params)
+    return await bay_json(conn, bay_id)
+
+
+async def set_modes(conn: Connection, *, bay_id: int, data: ChannelModes) -> str:
+    channels = await lock_bay(conn, bay_id)
+    first, last = data.channels
+    for field, number in (("first", first), ("last", last)):
+        if number > channels:
+            raise Invalid(("body", field), f"the bay has channels 1 to {channels}", number)
+    params = {"bay": bay_id, "first": first, "last": last, "mode": data.mode.value}
+    await conn.execute(_SET_MODES, params)
+    return await bay_json(conn, bay_id)
+
+
+async def set_slots(conn: Connection, *, bay_id: int, channel: int, data: ChannelSlots) -> str:
+    """Put existing points into the channel's two slots, or empty them (None)."""
+    channels = await lock_bay(conn, bay_id)
+    if not 1 <= channel <= channels:
+        raise NotFound(CHANNEL_NOT_FOUND)
+    wanted = {"top": data.top_point_id, "bottom": data.bottom_point_id}
+    given = [point for point in wanted.values() if point is not None]
+    locked = await lock_points(conn, given, in_bay=bay_id, channel=channel)
+    for point_id in given:
+        slot = (locked[point_id].bay_id, locked[point_id].bay_channel)
+        if slot != (None, None) and slot != (bay_id, channel):
+            raise Conflict(POINT_IN_A_BAY)
+    # Empty both slots first: a point may move from one to the other.
+    await conn.execute(_EMPTY_SLOTS, {"bay": bay_id, "channel": channel})
+    for row, point in wanted.items():
+        if point is not None:
+            filled = {"bay": bay_id, "channel": channel, "row": row, "point": point}
+            await conn.execute(_FILL_SLOT, filled)
+    return await bay_json(conn, bay_id)
+
+
+async def delete_bay(conn: Connection, *, bay_id: int) -> str:
+    """Delete the bay and its points; 409 while one of them holds a port or a plug. Returns the
+    bay as it was."""
+    await lock_bay(conn, bay_id)
+    points = await lock_points(conn, [], in_bay=bay_id)
+    if await points_in_use(conn, points):
+        raise Conflict(BAY_IN_USE)
+    shown = await bay_json(conn, bay_id)
+    await conn.execute(_DELETE_BAY, {"id": bay_id})
+    return shown
