@@ -157,19 +157,131 @@ def _by_status(counts: dict[int, int]) -> str:
 
 
 def render_table(results: Sequence[ScenarioResult]) -> str:
-    """A Markdown table padded to line up, so it reads the same in a terminal and in a file."""
-    rows = [list(HEADERS), *(_row(result) for result in results)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(HEADERS))]
+    return _markdown_table(HEADERS, [_row(result) for result in results])
+
+
+def _markdown_table(headers: Sequence[str], body: Sequence[list[str]], left: int = 1) -> str:
+    """A Markdown table padded to line up, so it reads the same in a terminal and in a file.
+
+    The first `left` columns are aligned left, the others (numbers) right.
+    """
+    rows = [list(headers), *body]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(headers))]
 
     def line(cells: list[str]) -> str:
         padded = [
-            cell.ljust(width) if column == 0 else cell.rjust(width)
+            cell.ljust(width) if column < left else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ]
         return "| " + " | ".join(padded) + " |"
 
-    separator = ["-" * widths[0], *("-" * (width - 1) + ":" for width in widths[1:])]
+    separator = [
+        "-" * width if column < left else "-" * (width - 1) + ":"
+        for column, width in enumerate(widths)
+    ]
     return "\n".join([line(rows[0]), line(separator), *(line(row) for row in rows[1:])])
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Requests/s of one scenario over another's, with the project's target if it set one."""
+
+    label: str
+    numerator: str  # scenario keys
+    denominator: str
+    target: float | None = None
+    stretch: bool = False  # a stretch goal rather than a target
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One line of the ratios-and-targets table."""
+
+    label: str
+    measured: str  # what was compared, e.g. "b / k3"
+    value: float | None  # None: a scenario it needs was skipped
+    shown: str
+    target: str  # "-" where the project set none
+    met: bool | None  # None: no target, or nothing measured
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "measured": self.measured,
+            "value": None if self.value is None else round(self.value, 3),
+            "target": None if self.target == "-" else self.target,
+            "met": self.met,
+        }
+
+
+def assess_ratio(ratio: Ratio, results: Sequence[ScenarioResult]) -> Assessment:
+    by_key = {result.scenario.key: result.wrk for result in results}
+    numerator, denominator = by_key.get(ratio.numerator), by_key.get(ratio.denominator)
+    value = (
+        numerator.requests_per_s / denominator.requests_per_s
+        if numerator and denominator and denominator.requests_per_s
+        else None
+    )
+    target = "-"
+    if ratio.target is not None:
+        target = f">= {ratio.target:.2f}x" + (" (stretch)" if ratio.stretch else "")
+    return Assessment(
+        label=ratio.label,
+        measured=f"{ratio.numerator} / {ratio.denominator}",
+        value=value,
+        shown="-" if value is None else f"{value:.2f}x",
+        target=target,
+        met=None if value is None or ratio.target is None else value >= ratio.target,
+    )
+
+
+def assess_no_failures(label: str, result: ScenarioResult) -> Assessment:
+    failures = sum(result.failures().values()) if result.wrk else None
+    return Assessment(
+        label=label,
+        measured=f"{result.scenario.key}, non-2xx",
+        value=failures,
+        shown="-" if failures is None else f"{failures:,}",
+        target="0",
+        met=None if failures is None else failures == 0,
+    )
+
+
+def render_assessments(assessments: Sequence[Assessment]) -> str:
+    met = {True: "yes", False: "NO", None: "-"}
+    return _markdown_table(
+        ("ratio / target", "of", "measured", "target", "met"),
+        [[a.label, a.measured, a.shown, a.target, met[a.met]] for a in assessments],
+        left=2,
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """A timed check: measured and reported, never asserted."""
+
+    key: str
+    title: str
+    summary: str  # one line for the table
+    data: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "skipped": self.skipped, **self.data}
+
+
+def render_checks(checks: Sequence[Check]) -> str:
+    return _markdown_table(
+        ("timed check", "result"),
+        [
+            [
+                f"{check.key}. {check.title}",
+                f"skipped: {check.skipped}" if check.skipped else check.summary,
+            ]
+            for check in checks
+        ],
+        left=2,
+    )
 
 
 def render_notes(results: Sequence[ScenarioResult]) -> list[str]:
@@ -178,7 +290,12 @@ def render_notes(results: Sequence[ScenarioResult]) -> list[str]:
     return notes
 
 
-def render_markdown(payload: dict[str, Any], results: Sequence[ScenarioResult]) -> str:
+def render_markdown(
+    payload: dict[str, Any],
+    results: Sequence[ScenarioResult],
+    assessments: Sequence[Assessment],
+    checks: Sequence[Check],
+) -> str:
     machine = payload["machine"]
     config = payload["config"]
     commit = machine["git_commit"][:12] + (
@@ -198,6 +315,10 @@ def render_markdown(payload: dict[str, Any], results: Sequence[ScenarioResult]) 
         render_table(results),
         "",
         *(f"- {note}" for note in render_notes(results)),
+        "",
+        render_assessments(assessments),
+        "",
+        render_checks(checks),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -220,6 +341,8 @@ def build_payload(
     config: dict[str, Any],
     studios: dict[str, dict[str, Any]],
     results: Sequence[ScenarioResult],
+    assessments: Sequence[Assessment],
+    checks: Sequence[Check],
 ) -> dict[str, Any]:
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -227,15 +350,21 @@ def build_payload(
         "config": {**config, "threads": THREADS, "connections": CONNECTIONS},
         "studios": studios,
         "scenarios": [result.to_json() for result in results],
+        "ratios": [assessment.to_json() for assessment in assessments],
+        "checks": [check.to_json() for check in checks],
     }
 
 
 def write_results(
-    directory: Path, payload: dict[str, Any], results: Sequence[ScenarioResult]
+    directory: Path,
+    payload: dict[str, Any],
+    results: Sequence[ScenarioResult],
+    assessments: Sequence[Assessment],
+    checks: Sequence[Check],
 ) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "latest.json"
     markdown_path = directory / "latest.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    markdown_path.write_text(render_markdown(payload, results))
+    markdown_path.write_text(render_markdown(payload, results, assessments, checks))
     return [json_path, markdown_path]
