@@ -309,14 +309,20 @@ def render_markdown(
         f"Linux {machine['kernel']}",
         f"- Python {machine['python']}, PostgreSQL {machine['postgresql']}, {machine['wrk']}",
         f"- wrk: {config['threads']} threads, {config['connections']} connections, "
-        f"{config['duration_s']} s per scenario; one uvicorn worker per studio",
+        f"{config['duration_s']} s per scenario after {config['warmup_s']} s of warm-up; "
+        "one uvicorn worker per server (Pepper per studio, the ceiling app)",
         f"- studios: {_studios_line(payload['studios'])}",
         "",
         render_table(results),
         "",
         *(f"- {note}" for note in render_notes(results)),
         "",
+        "Requests/s of a Pepper scenario over a ceiling's (k1-k4: bench/ceiling_app.py), "
+        "measured back to back:",
+        "",
         render_assessments(assessments),
+        "",
+        "Timed checks (reported, not asserted):",
         "",
         render_checks(checks),
     ]
