@@ -106,13 +106,21 @@ class Streams:
         await self._client.aclose()
 
 
+def events_title(writes: int) -> str:
+    return f"event latency, link on process A -> event on B ({writes} writes)"
+
+
+def shutdown_title(streams: int) -> str:
+    return f"shutdown with {streams} open /events streams: SIGTERM -> exit"
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
 async def event_latency(writer: str, reader: str, writes: int) -> Check:
     """`writes` links POSTed one after another to `writer`, each timed to its event on `reader`."""
-    key, title = "events", f"event latency, link on process A -> event on B ({writes} writes)"
+    key, title = "events", events_title(writes)
     latencies: list[float] = []
     responses: list[float] = []
     failed = lost = 0
@@ -209,7 +217,7 @@ def streams_check(
 
 async def shutdown_time(server: ApiServer, count: int) -> Check:
     """Open `count` streams on `server`, SIGTERM it, and time it until it exits."""
-    key, title = "shutdown", f"shutdown with {count} open /events streams: SIGTERM -> exit"
+    key, title = "shutdown", shutdown_title(count)
     process = server.process
     if process is None:
         return Check(key, title, "", skipped="needs a server started by the benchmark")

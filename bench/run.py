@@ -54,7 +54,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.live import Streams, event_latency, shutdown_time, streams_check
+from bench.live import (
+    Streams,
+    event_latency,
+    events_title,
+    shutdown_time,
+    shutdown_title,
+    streams_check,
+)
 from bench.report import (
     Assessment,
     Check,
@@ -301,12 +308,20 @@ def run_small(
 
 def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[Check]:
     """Event latency from `pepper` to a second process, then that process's shutdown."""
-    events_title = f"event latency, link on process A -> event on B ({EVENT_WRITES} writes)"
-    shutdown_title = f"shutdown with {SHUTDOWN_STREAMS} open /events streams: SIGTERM -> exit"
     if database_url is None:
         return [
-            Check("events", events_title, "", skipped="needs a second API process (BENCH_URL)"),
-            Check("shutdown", shutdown_title, "", skipped="would stop the BENCH_URL server"),
+            Check(
+                "events",
+                events_title(EVENT_WRITES),
+                "",
+                skipped="needs a second API process (BENCH_URL)",
+            ),
+            Check(
+                "shutdown",
+                shutdown_title(SHUTDOWN_STREAMS),
+                "",
+                skipped="would stop the BENCH_URL server",
+            ),
         ]
     with started_server(database_url, RESULTS_DIR / "server-small-b.log") as second:
         log(f"events: {EVENT_WRITES} links on one process, their events on another")
