@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,8 +76,27 @@ class ScenarioResult:
         return data
 
 
-def machine_info(admin_url: str | None) -> dict[str, Any]:
+def cpu_busy_percent(seconds: float = 2.0) -> float:
+    """How busy all CPUs were over the next `seconds`, from /proc/stat (idle and iowait as idle).
+
+    Taken before the run: work that was going on then (another load, a test suite) is likely
+    to have disturbed the figures as well.
+    """
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(values), values[3] + values[4]
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    elapsed = total_after - total
+    return round(100 * (elapsed - (idle_after - idle)) / elapsed, 1) if elapsed else 0.0
+
+
+def machine_info(admin_url: str | None, busy_before_pct: float) -> dict[str, Any]:
     return {
+        "cpu_busy_before_pct": busy_before_pct,
         "nproc": len(os.sched_getaffinity(0)),
         "cpu": _cpu_model(),
         "memory_gb": _memory_gb(),
@@ -308,6 +328,7 @@ def render_markdown(
         f"- {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gb']} GB, "
         f"Linux {machine['kernel']}",
         f"- Python {machine['python']}, PostgreSQL {machine['postgresql']}, {machine['wrk']}",
+        f"- CPUs {machine['cpu_busy_before_pct']}% busy over the 2 s before the run",
         f"- wrk: {config['threads']} threads, {config['connections']} connections, "
         f"{config['duration_s']} s per scenario after {config['warmup_s']} s of warm-up; "
         "one uvicorn worker per server (Pepper per studio, the ceiling app)",

@@ -36,7 +36,10 @@ Environment:
 
 At the defaults the whole run takes about three minutes. Results: three tables on stdout
 (scenarios, ratios and targets, timed checks), bench/results/latest.json and latest.md, and
-beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed.
+beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed;
+a missed target is reported, not an error. How busy the CPUs were just before the run is
+recorded too (with a warning above 20%): the machine has 2 cores, and other work on it moves
+the figures.
 """
 
 import asyncio
@@ -71,6 +74,7 @@ from bench.report import (
     assess_no_failures,
     assess_ratio,
     build_payload,
+    cpu_busy_percent,
     machine_info,
     render_assessments,
     render_checks,
@@ -111,6 +115,8 @@ RATIOS = (
 
 EVENT_WRITES = 30
 SHUTDOWN_STREAMS = 50
+# Above this, other work on the machine is likely to disturb the figures: say so.
+BUSY_WARNING_PCT = 20
 
 
 @dataclass(frozen=True)
@@ -334,6 +340,9 @@ def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[C
 def run_benchmark(
     stack: ExitStack, config: Config
 ) -> tuple[dict[str, Any], list[ScenarioResult], list[Assessment], list[Check]]:
+    busy = cpu_busy_percent()
+    if busy > BUSY_WARNING_PCT:
+        log(f"warning: the CPUs were {busy}% busy before the run; figures may be disturbed")
     admin_url = database_server(stack, config)
     databases: dict[str, str | None] = {SMALL.name: None, LARGE.name: None}
     if config.bench_url is None:
@@ -379,7 +388,7 @@ def run_benchmark(
     assessments = [assess_ratio(ratio, results) for ratio in RATIOS]
     assessments.append(assess_no_failures("relinking: no non-2xx", relinking))
     payload = build_payload(
-        machine=machine_info(admin_url),
+        machine=machine_info(admin_url, busy),
         config=config.to_json(),
         studios=studios,
         results=results,
