@@ -35,6 +35,7 @@ class ScenarioResult:
     memory: Memory | None = None
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    other_cpu: float | None = None  # share of the CPUs other work took meanwhile (bench/cpu.py)
 
     def failures(self) -> dict[int, int]:
         """Responses by status that are neither 2xx nor accepted by the scenario."""
@@ -67,6 +68,7 @@ class ScenarioResult:
                 "failures": {str(status): count for status, count in self.failures().items()},
                 "failure_count": sum(self.failures().values()),
                 "socket_errors": self.wrk.socket_errors,
+                "other_cpu_pct": None if self.other_cpu is None else round(100 * self.other_cpu, 1),
             }
         if self.memory is not None:
             data |= {
@@ -148,6 +150,7 @@ HEADERS = (
     "socket errors",
     "peak RSS MB",
     "RSS after MB",
+    "other CPU %",
 )
 
 
@@ -169,6 +172,7 @@ def _row(result: ScenarioResult) -> list[str]:
         str(socket_errors) if socket_errors else "0",
         f"{result.memory.peak_mb:.1f}" if result.memory else "-",
         f"{result.memory.rss_mb:.1f}" if result.memory else "-",
+        "-" if result.other_cpu is None else f"{100 * result.other_cpu:.0f}",
     ]
 
 

@@ -37,9 +37,10 @@ Environment:
 At the defaults the whole run takes about three minutes. Results: three tables on stdout
 (scenarios, ratios and targets, timed checks), bench/results/latest.json and latest.md, and
 beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed;
-a missed target is reported, not an error. How busy the CPUs were just before the run is
-recorded too (with a warning above 20%): the machine has 2 cores, and other work on it moves
-the figures.
+a missed target is reported, not an error. The machine has 2 cores and other work on it moves
+the figures: how busy the CPUs were just before the run is recorded (a warning above 20%), and
+each scenario gets the share of the CPUs that other processes took while it was measured
+(bench/cpu.py; a note above 5%).
 """
 
 import asyncio
@@ -57,6 +58,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench import cpu
 from bench.live import (
     Streams,
     event_latency,
@@ -115,8 +117,9 @@ RATIOS = (
 
 EVENT_WRITES = 30
 SHUTDOWN_STREAMS = 50
-# Above this, other work on the machine is likely to disturb the figures: say so.
+# Above these, other work on the machine is likely to have disturbed the figures: say so.
 BUSY_WARNING_PCT = 20
+OTHER_CPU_WARNING = 0.05
 
 
 @dataclass(frozen=True)
@@ -235,10 +238,21 @@ def measure(
         # Not counted: the first seconds pay for prepared statements, pool growth and caches.
         run_wrk(server.url(path), duration_s=config.warmup_s, **load)  # type: ignore[arg-type]
     peak_was_reset = server.reset_peak_memory()
+    pid = server.process.pid if server.process is not None else None
+    before = cpu.snapshot(pid)
     result = run_wrk(server.url(path), duration_s=config.duration_s, **load)  # type: ignore[arg-type]
+    after = cpu.snapshot(pid)
     (RESULTS_DIR / f"wrk-{scenario.key}.txt").write_text(result.output)
     measured = ScenarioResult(scenario, wrk=result, memory=server.memory())
-    if server.process is not None and not peak_was_reset:
+    if pid is not None:
+        # Unknown for a BENCH_URL server, whose CPU time would count as other work.
+        measured.other_cpu = cpu.other_share(before, after, result.duration_s)
+        if measured.other_cpu > OTHER_CPU_WARNING:
+            measured.notes.append(
+                f"other work took {measured.other_cpu:.0%} of the CPUs meanwhile:"
+                " these figures are disturbed"
+            )
+    if pid is not None and not peak_was_reset:
         measured.notes.append("peak RSS counts from server start (VmHWM could not be reset)")
     return measured
 
