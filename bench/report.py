@@ -107,8 +107,9 @@ def machine_info(admin_url: str | None, busy_before_pct: float) -> dict[str, Any
         "postgresql": _postgres_version(admin_url),
         "wrk": wrk_version(),
         "git_commit": _git("rev-parse", "HEAD"),
-        # Uncommitted changes mean the numbers are for more than the commit above.
-        "git_dirty": bool(_git("status", "--porcelain")),
+        # Uncommitted changes to tracked files mean the numbers are for more than the commit
+        # above (untracked files, such as a symlinked .venv, are left out).
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
 
 
