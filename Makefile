@@ -16,7 +16,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy app
 
-bench: $(VENV)/.installed ## Seed studios and load /state and /ports with wrk
+bench: $(VENV)/.installed ## Load Pepper and the ceiling app with wrk (ratios, targets), time /events
 	$(PY) -m bench.run
 
 install: $(VENV)/.installed

@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ class ScenarioResult:
     memory: Memory | None = None
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    other_cpu: float | None = None  # share of the CPUs other work took meanwhile (bench/cpu.py)
 
     def failures(self) -> dict[int, int]:
         """Responses by status that are neither 2xx nor accepted by the scenario."""
@@ -66,6 +68,7 @@ class ScenarioResult:
                 "failures": {str(status): count for status, count in self.failures().items()},
                 "failure_count": sum(self.failures().values()),
                 "socket_errors": self.wrk.socket_errors,
+                "other_cpu_pct": None if self.other_cpu is None else round(100 * self.other_cpu, 1),
             }
         if self.memory is not None:
             data |= {
@@ -75,8 +78,27 @@ class ScenarioResult:
         return data
 
 
-def machine_info(admin_url: str | None) -> dict[str, Any]:
+def cpu_busy_percent(seconds: float = 2.0) -> float:
+    """How busy all CPUs were over the next `seconds`, from /proc/stat (idle and iowait as idle).
+
+    Taken before the run: work that was going on then (another load, a test suite) is likely
+    to have disturbed the figures as well.
+    """
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(values), values[3] + values[4]
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    elapsed = total_after - total
+    return round(100 * (elapsed - (idle_after - idle)) / elapsed, 1) if elapsed else 0.0
+
+
+def machine_info(admin_url: str | None, busy_before_pct: float) -> dict[str, Any]:
     return {
+        "cpu_busy_before_pct": busy_before_pct,
         "nproc": len(os.sched_getaffinity(0)),
         "cpu": _cpu_model(),
         "memory_gb": _memory_gb(),
@@ -85,8 +107,9 @@ def machine_info(admin_url: str | None) -> dict[str, Any]:
         "postgresql": _postgres_version(admin_url),
         "wrk": wrk_version(),
         "git_commit": _git("rev-parse", "HEAD"),
-        # Uncommitted changes mean the numbers are for more than the commit above.
-        "git_dirty": bool(_git("status", "--porcelain")),
+        # Uncommitted changes to tracked files mean the numbers are for more than the commit
+        # above (untracked files, such as a symlinked .venv, are left out).
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
 
 
@@ -128,6 +151,7 @@ HEADERS = (
     "socket errors",
     "peak RSS MB",
     "RSS after MB",
+    "other CPU %",
 )
 
 
@@ -149,6 +173,7 @@ def _row(result: ScenarioResult) -> list[str]:
         str(socket_errors) if socket_errors else "0",
         f"{result.memory.peak_mb:.1f}" if result.memory else "-",
         f"{result.memory.rss_mb:.1f}" if result.memory else "-",
+        "-" if result.other_cpu is None else f"{100 * result.other_cpu:.0f}",
     ]
 
 
@@ -157,19 +182,131 @@ def _by_status(counts: dict[int, int]) -> str:
 
 
 def render_table(results: Sequence[ScenarioResult]) -> str:
-    """A Markdown table padded to line up, so it reads the same in a terminal and in a file."""
-    rows = [list(HEADERS), *(_row(result) for result in results)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(HEADERS))]
+    return _markdown_table(HEADERS, [_row(result) for result in results])
+
+
+def _markdown_table(headers: Sequence[str], body: Sequence[list[str]], left: int = 1) -> str:
+    """A Markdown table padded to line up, so it reads the same in a terminal and in a file.
+
+    The first `left` columns are aligned left, the others (numbers) right.
+    """
+    rows = [list(headers), *body]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(headers))]
 
     def line(cells: list[str]) -> str:
         padded = [
-            cell.ljust(width) if column == 0 else cell.rjust(width)
+            cell.ljust(width) if column < left else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ]
         return "| " + " | ".join(padded) + " |"
 
-    separator = ["-" * widths[0], *("-" * (width - 1) + ":" for width in widths[1:])]
+    separator = [
+        "-" * width if column < left else "-" * (width - 1) + ":"
+        for column, width in enumerate(widths)
+    ]
     return "\n".join([line(rows[0]), line(separator), *(line(row) for row in rows[1:])])
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Requests/s of one scenario over another's, with the project's target if it set one."""
+
+    label: str
+    numerator: str  # scenario keys
+    denominator: str
+    target: float | None = None
+    stretch: bool = False  # a stretch goal rather than a target
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One line of the ratios-and-targets table."""
+
+    label: str
+    measured: str  # what was compared, e.g. "b / k3"
+    value: float | None  # None: a scenario it needs was skipped
+    shown: str
+    target: str  # "-" where the project set none
+    met: bool | None  # None: no target, or nothing measured
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "measured": self.measured,
+            "value": None if self.value is None else round(self.value, 3),
+            "target": None if self.target == "-" else self.target,
+            "met": self.met,
+        }
+
+
+def assess_ratio(ratio: Ratio, results: Sequence[ScenarioResult]) -> Assessment:
+    by_key = {result.scenario.key: result.wrk for result in results}
+    numerator, denominator = by_key.get(ratio.numerator), by_key.get(ratio.denominator)
+    value = (
+        numerator.requests_per_s / denominator.requests_per_s
+        if numerator and denominator and denominator.requests_per_s
+        else None
+    )
+    target = "-"
+    if ratio.target is not None:
+        target = f">= {ratio.target:.2f}x" + (" (stretch)" if ratio.stretch else "")
+    return Assessment(
+        label=ratio.label,
+        measured=f"{ratio.numerator} / {ratio.denominator}",
+        value=value,
+        shown="-" if value is None else f"{value:.2f}x",
+        target=target,
+        met=None if value is None or ratio.target is None else value >= ratio.target,
+    )
+
+
+def assess_no_failures(label: str, result: ScenarioResult) -> Assessment:
+    failures = sum(result.failures().values()) if result.wrk else None
+    return Assessment(
+        label=label,
+        measured=f"{result.scenario.key}, non-2xx",
+        value=failures,
+        shown="-" if failures is None else f"{failures:,}",
+        target="0",
+        met=None if failures is None else failures == 0,
+    )
+
+
+def render_assessments(assessments: Sequence[Assessment]) -> str:
+    met = {True: "yes", False: "NO", None: "-"}
+    return _markdown_table(
+        ("ratio / target", "of", "measured", "target", "met"),
+        [[a.label, a.measured, a.shown, a.target, met[a.met]] for a in assessments],
+        left=2,
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """A timed check: measured and reported, never asserted."""
+
+    key: str
+    title: str
+    summary: str  # one line for the table
+    data: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "skipped": self.skipped, **self.data}
+
+
+def render_checks(checks: Sequence[Check]) -> str:
+    return _markdown_table(
+        ("timed check", "result"),
+        [
+            [
+                f"{check.key}. {check.title}",
+                f"skipped: {check.skipped}" if check.skipped else check.summary,
+            ]
+            for check in checks
+        ],
+        left=2,
+    )
 
 
 def render_notes(results: Sequence[ScenarioResult]) -> list[str]:
@@ -178,7 +315,12 @@ def render_notes(results: Sequence[ScenarioResult]) -> list[str]:
     return notes
 
 
-def render_markdown(payload: dict[str, Any], results: Sequence[ScenarioResult]) -> str:
+def render_markdown(
+    payload: dict[str, Any],
+    results: Sequence[ScenarioResult],
+    assessments: Sequence[Assessment],
+    checks: Sequence[Check],
+) -> str:
     machine = payload["machine"]
     config = payload["config"]
     commit = machine["git_commit"][:12] + (
@@ -191,13 +333,24 @@ def render_markdown(payload: dict[str, Any], results: Sequence[ScenarioResult]) 
         f"- {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gb']} GB, "
         f"Linux {machine['kernel']}",
         f"- Python {machine['python']}, PostgreSQL {machine['postgresql']}, {machine['wrk']}",
+        f"- CPUs {machine['cpu_busy_before_pct']}% busy over the 2 s before the run",
         f"- wrk: {config['threads']} threads, {config['connections']} connections, "
-        f"{config['duration_s']} s per scenario; one uvicorn worker per studio",
+        f"{config['duration_s']} s per scenario after {config['warmup_s']} s of warm-up; "
+        "one uvicorn worker per server (Pepper per studio, the ceiling app)",
         f"- studios: {_studios_line(payload['studios'])}",
         "",
         render_table(results),
         "",
         *(f"- {note}" for note in render_notes(results)),
+        "",
+        "Requests/s of a Pepper scenario over a ceiling's (k1-k4: bench/ceiling_app.py), "
+        "measured back to back:",
+        "",
+        render_assessments(assessments),
+        "",
+        "Timed checks (reported, not asserted):",
+        "",
+        render_checks(checks),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -220,6 +373,8 @@ def build_payload(
     config: dict[str, Any],
     studios: dict[str, dict[str, Any]],
     results: Sequence[ScenarioResult],
+    assessments: Sequence[Assessment],
+    checks: Sequence[Check],
 ) -> dict[str, Any]:
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -227,15 +382,21 @@ def build_payload(
         "config": {**config, "threads": THREADS, "connections": CONNECTIONS},
         "studios": studios,
         "scenarios": [result.to_json() for result in results],
+        "ratios": [assessment.to_json() for assessment in assessments],
+        "checks": [check.to_json() for check in checks],
     }
 
 
 def write_results(
-    directory: Path, payload: dict[str, Any], results: Sequence[ScenarioResult]
+    directory: Path,
+    payload: dict[str, Any],
+    results: Sequence[ScenarioResult],
+    assessments: Sequence[Assessment],
+    checks: Sequence[Check],
 ) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "latest.json"
     markdown_path = directory / "latest.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    markdown_path.write_text(render_markdown(payload, results))
+    markdown_path.write_text(render_markdown(payload, results, assessments, checks))
     return [json_path, markdown_path]

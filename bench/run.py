@@ -1,10 +1,25 @@
-"""`python -m bench.run`: seed two studios, serve each with one uvicorn worker, load it with wrk.
+"""`python -m bench.run`: load Pepper with wrk next to ceilings measured in the same run.
 
-Scenarios (8 connections, 2 wrk threads each):
-  a. GET /state of the small studio (30 devices x 8 ports, 96 points)
-  b. the same with a matching If-None-Match (skipped if the server sends no ETag)
+It seeds two studios, serves each with one uvicorn worker, and serves a bare FastAPI app
+(bench/ceiling_app.py) the same way: same flags, same wrk load (8 connections, 2 threads), same
+warm-up. Pepper scenarios:
+  a. GET /state of the small studio (30 devices x 8 ports, 96 points, about 27 kB)
+  b. the same with a matching If-None-Match: 304 (skipped if the server sends no ETag)
   c. GET /state of the large studio (1,000 devices x 16 ports, 4,000 points), its own server
   d. random concurrent POST /ports/{id}/link on the small studio (bench/relink.lua)
+  e. scenario a again while 100 /events streams are open on the same process
+Ceilings (bench/ceiling_app.py):
+  k1/k2. the small studio's /state body as a constant, from a `def` / `async def` endpoint
+  k3/k4. one prepared SELECT 1 on a pool of 10 autocommit connections, psycopg_pool's
+         ConnectionPool in a `def` endpoint / AsyncConnectionPool in an `async def` one
+Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d), so the VM's drift in speed
+touches both sides of a ratio alike. Ratios of requests/s, with the project's targets:
+  b / k3 >= 0.9 (stretch: b / k4 >= 0.8), a / k1 >= 0.4, a / k2, d / k3; and d has no non-2xx.
+Timed checks (bench/live.py; reported, not asserted):
+  events    two Pepper processes on the small studio: a stream held on B, 30 links POSTed to A
+            one by one; min/median/max of write sent -> event received
+  streams   e against a: p50, p99 and requests/s with and without the open streams
+  shutdown  50 streams open on the second process, SIGTERM: seconds until it exits
 
 Environment:
   BENCH_DATABASE_URL  admin URL of a PostgreSQL to use, e.g. postgresql://postgres@127.0.0.1/postgres;
@@ -14,13 +29,21 @@ Environment:
   BENCH_SEED          seed of the random re-linking (default: the clock)
   BENCH_URL           load this running server instead of starting one (no seeding, no RSS);
                       it must serve a studio of the small shape (see `python -m bench.seed`).
-                      Scenario d re-links its ports.
+                      Scenario d and the event check re-link its ports. The event and shutdown
+                      checks need processes of the benchmark's own and are skipped; the SELECT 1
+                      ceilings need BENCH_DATABASE_URL and are skipped without it.
   BENCH_LARGE_URL     with BENCH_URL: the server for scenario c (skipped without it)
 
-Results: a table on stdout, bench/results/latest.json and latest.md, and beside them wrk's own
-report per scenario and each server's log. Exits 1 if any request failed.
+At the defaults the whole run takes about three minutes. Results: three tables on stdout
+(scenarios, ratios and targets, timed checks), bench/results/latest.json and latest.md, and
+beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed;
+a missed target is reported, not an error. The machine has 2 cores and other work on it moves
+the figures: how busy the CPUs were just before the run is recorded (a warning above 20%), and
+each scenario gets the share of the CPUs that other processes took while it was measured
+(bench/cpu.py; a note above 5%).
 """
 
+import asyncio
 import os
 import shutil
 import signal
@@ -35,11 +58,28 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench import cpu
+from bench.live import (
+    Streams,
+    event_latency,
+    events_title,
+    shutdown_time,
+    shutdown_title,
+    streams_check,
+)
 from bench.report import (
+    Assessment,
+    Check,
+    Ratio,
     Scenario,
     ScenarioResult,
+    assess_no_failures,
+    assess_ratio,
     build_payload,
+    cpu_busy_percent,
     machine_info,
+    render_assessments,
+    render_checks,
     render_notes,
     render_table,
     write_results,
@@ -57,6 +97,29 @@ STATE_SMALL_NOT_MODIFIED = Scenario(
 )
 STATE_LARGE = Scenario("c", "/state large", LARGE.name)
 RELINK_SMALL = Scenario("d", "random relink small", SMALL.name)
+STREAMS = 100
+STATE_SMALL_STREAMS = Scenario("e", f"/state small, {STREAMS} /events open", SMALL.name)
+
+CEILING = "ceiling"
+CEILING_APP = "bench.ceiling_app:app"
+CONSTANT_SYNC = Scenario("k1", "ceiling: constant body, def", CEILING)
+CONSTANT_ASYNC = Scenario("k2", "ceiling: constant body, async def", CEILING)
+SELECT1_SYNC = Scenario("k3", "ceiling: SELECT 1, def", CEILING)
+SELECT1_ASYNC = Scenario("k4", "ceiling: SELECT 1, async def", CEILING)
+
+RATIOS = (
+    Ratio("304 / sync round trip", "b", "k3", target=0.9),
+    Ratio("304 / async round trip", "b", "k4", target=0.8, stretch=True),
+    Ratio("/state small / sync constant", "a", "k1", target=0.4),
+    Ratio("/state small / async constant", "a", "k2"),
+    Ratio("relinking / sync round trip", "d", "k3"),
+)
+
+EVENT_WRITES = 30
+SHUTDOWN_STREAMS = 50
+# Above these, other work on the machine is likely to have disturbed the figures: say so.
+BUSY_WARNING_PCT = 20
+OTHER_CPU_WARNING = 0.05
 
 
 @dataclass(frozen=True)
@@ -150,13 +213,13 @@ def api_for(config: Config, studio: Studio, database_url: str | None) -> Iterato
         yield server
 
 
-def state_size(server: ApiServer) -> int:
-    """GET /state once: checks the studio is there, warms the server up, and sizes the body."""
+def state_body(server: ApiServer) -> bytes:
+    """GET /state once: checks the studio is there, warms the server up, gives the body."""
     reply = get(server.url("/state"))
     if reply.status != 200:
         where = " (see its log in bench/results/)" if server.process is not None else ""
         raise RuntimeError(f"GET /state answered {reply.status}{where}: {reply.body[:200]!r}")
-    return len(reply.body)
+    return reply.body
 
 
 def measure(
@@ -175,10 +238,21 @@ def measure(
         # Not counted: the first seconds pay for prepared statements, pool growth and caches.
         run_wrk(server.url(path), duration_s=config.warmup_s, **load)  # type: ignore[arg-type]
     peak_was_reset = server.reset_peak_memory()
+    pid = server.process.pid if server.process is not None else None
+    before = cpu.snapshot(pid)
     result = run_wrk(server.url(path), duration_s=config.duration_s, **load)  # type: ignore[arg-type]
+    after = cpu.snapshot(pid)
     (RESULTS_DIR / f"wrk-{scenario.key}.txt").write_text(result.output)
     measured = ScenarioResult(scenario, wrk=result, memory=server.memory())
-    if server.process is not None and not peak_was_reset:
+    if pid is not None:
+        # Unknown for a BENCH_URL server, whose CPU time would count as other work.
+        measured.other_cpu = cpu.other_share(before, after, result.duration_s)
+        if measured.other_cpu > OTHER_CPU_WARNING:
+            measured.notes.append(
+                f"other work took {measured.other_cpu:.0%} of the CPUs meanwhile:"
+                " these figures are disturbed"
+            )
+    if pid is not None and not peak_was_reset:
         measured.notes.append("peak RSS counts from server start (VmHWM could not be reset)")
     return measured
 
@@ -205,55 +279,146 @@ def relink(server: ApiServer, config: Config) -> ScenarioResult:
     )
 
 
-def run_small(server: ApiServer, config: Config) -> list[ScenarioResult]:
-    # Re-linking goes last: it changes the studio, and with it the ETag scenario b relies on.
-    return [
-        measure(server, STATE_SMALL, config),
-        not_modified(server, config),
-        relink(server, config),
+def with_streams(
+    server: ApiServer, config: Config, without: ScenarioResult
+) -> tuple[ScenarioResult, Check]:
+    """Scenario e: scenario a's load while STREAMS event streams sit open on the same process."""
+
+    async def load() -> tuple[ScenarioResult, int, int]:
+        async with Streams(server.url("/events"), STREAMS) as streams:
+            result = await asyncio.to_thread(measure, server, STATE_SMALL_STREAMS, config)
+            return result, streams.opened, streams.still_open()
+
+    result, opened, after = asyncio.run(load())
+    return result, streams_check(without, result, STREAMS, opened, after)
+
+
+def ceiling(
+    server: ApiServer, scenario: Scenario, path: str, config: Config, *, skip: str | None = None
+) -> ScenarioResult:
+    if skip:
+        return ScenarioResult(scenario, skipped=skip)
+    return measure(server, scenario, config, path=path)
+
+
+def run_small(
+    pepper: ApiServer, ceilings: ApiServer, config: Config, *, has_database: bool
+) -> tuple[list[ScenarioResult], Check]:
+    """Pepper's small-studio scenarios, each next to the ceilings it is compared with.
+
+    Re-linking goes last: it changes the studio, and with it the ETag scenario b relies on.
+    """
+    no_database = None if has_database else "no database (BENCH_URL without BENCH_DATABASE_URL)"
+    state = measure(pepper, STATE_SMALL, config)
+    results = [
+        state,
+        ceiling(ceilings, CONSTANT_SYNC, "/constant/sync", config),
+        ceiling(ceilings, CONSTANT_ASYNC, "/constant/async", config),
     ]
+    streams, streams_result = with_streams(pepper, config, state)
+    results += [
+        streams,
+        not_modified(pepper, config),
+        ceiling(ceilings, SELECT1_SYNC, "/select1/sync", config, skip=no_database),
+        ceiling(ceilings, SELECT1_ASYNC, "/select1/async", config, skip=no_database),
+        relink(pepper, config),
+    ]
+    return results, streams_result
 
 
-def run_benchmark(stack: ExitStack, config: Config) -> tuple[dict[str, Any], list[ScenarioResult]]:
+def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[Check]:
+    """Event latency from `pepper` to a second process, then that process's shutdown."""
+    if database_url is None:
+        return [
+            Check(
+                "events",
+                events_title(EVENT_WRITES),
+                "",
+                skipped="needs a second API process (BENCH_URL)",
+            ),
+            Check(
+                "shutdown",
+                shutdown_title(SHUTDOWN_STREAMS),
+                "",
+                skipped="would stop the BENCH_URL server",
+            ),
+        ]
+    with started_server(database_url, RESULTS_DIR / "server-small-b.log") as second:
+        log(f"events: {EVENT_WRITES} links on one process, their events on another")
+        latency = asyncio.run(event_latency(pepper.base_url, second.base_url, EVENT_WRITES))
+        log(f"shutdown: SIGTERM with {SHUTDOWN_STREAMS} streams open")
+        shutdown = asyncio.run(shutdown_time(second, SHUTDOWN_STREAMS))
+    return [latency, shutdown]
+
+
+def run_benchmark(
+    stack: ExitStack, config: Config
+) -> tuple[dict[str, Any], list[ScenarioResult], list[Assessment], list[Check]]:
+    busy = cpu_busy_percent()
+    if busy > BUSY_WARNING_PCT:
+        log(f"warning: the CPUs were {busy}% busy before the run; figures may be disturbed")
     admin_url = database_server(stack, config)
     databases: dict[str, str | None] = {SMALL.name: None, LARGE.name: None}
     if config.bench_url is None:
         assert admin_url is not None
         for studio in (SMALL, LARGE):
             databases[studio.name] = prepare_studio(stack, admin_url, studio)
+    # SELECT 1 needs no tables: any database of the server will do.
+    ceiling_database = databases[SMALL.name] or admin_url
 
     studios: dict[str, dict[str, Any]] = {}
     results: list[ScenarioResult] = []
-    # One studio at a time, so the two servers never compete for the CPUs.
+    # The ceiling app is up beside the small studio's server, so that what is compared can run
+    # back to back (the idle one costs no CPU); otherwise one server at a time is loaded.
     with api_for(config, SMALL, databases[SMALL.name]) as server:
-        studios[SMALL.name] = describe(SMALL, server)
-        results += run_small(server, config)
+        body = state_body(server)
+        studios[SMALL.name] = describe(SMALL, server, body)
+        # The constant ceilings send these very bytes.
+        body_file = RESULTS_DIR / "state-small.json"
+        body_file.write_bytes(body)
+        with started_server(
+            ceiling_database or "",
+            RESULTS_DIR / "server-ceiling.log",
+            app=CEILING_APP,
+            env={"CEILING_BODY_FILE": str(body_file)},
+        ) as ceilings:
+            small, streams = run_small(
+                server, ceilings, config, has_database=ceiling_database is not None
+            )
+        results += small
+        events, shutdown = second_process_checks(server, databases[SMALL.name])
+    checks = [events, streams, shutdown]
     if config.bench_url is not None and config.bench_large_url is None:
         results.append(
             ScenarioResult(STATE_LARGE, skipped="BENCH_URL given without BENCH_LARGE_URL")
         )
     else:
         with api_for(config, LARGE, databases[LARGE.name]) as server:
-            studios[LARGE.name] = describe(LARGE, server)
+            studios[LARGE.name] = describe(LARGE, server, state_body(server))
             results.append(measure(server, STATE_LARGE, config))
 
     results.sort(key=lambda result: result.scenario.key)
+    relinking = next(result for result in results if result.scenario is RELINK_SMALL)
+    assessments = [assess_ratio(ratio, results) for ratio in RATIOS]
+    assessments.append(assess_no_failures("relinking: no non-2xx", relinking))
     payload = build_payload(
-        machine=machine_info(admin_url),
+        machine=machine_info(admin_url, busy),
         config=config.to_json(),
         studios=studios,
         results=results,
+        assessments=assessments,
+        checks=checks,
     )
-    return payload, results
+    return payload, results, assessments, checks
 
 
-def describe(studio: Studio, server: ApiServer) -> dict[str, Any]:
+def describe(studio: Studio, server: ApiServer, body: bytes) -> dict[str, Any]:
     return {
         "devices": studio.devices,
         "ports_per_device": studio.ports_per_device,
         "points": studio.points,
         "linked_ports": studio.linked_ports,
-        "state_bytes": state_size(server),
+        "state_bytes": len(body),
         "server": server.base_url if server.process is None else "started by the benchmark",
     }
 
@@ -269,11 +434,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        payload, results = run_benchmark(stack, config)
+        payload, results, assessments, checks = run_benchmark(stack, config)
     print(render_table(results))
     for note in render_notes(results):
         print(f"  {note}")
-    for path in write_results(RESULTS_DIR, payload, results):
+    print()
+    print(render_assessments(assessments))
+    print()
+    print(render_checks(checks))
+    for path in write_results(RESULTS_DIR, payload, results, assessments, checks):
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     failed = [result for result in results if result.failures()]
     return 1 if failed else 0

@@ -107,16 +107,28 @@ def external_server(base_url: str) -> Iterator[ApiServer]:
     yield server
 
 
+PEPPER_APP = "app.main:app"
+
+
 @contextmanager
-def started_server(database_url: str, log_path: Path) -> Iterator[ApiServer]:
-    """One uvicorn worker serving `database_url`, stopped on the way out whatever happens."""
+def started_server(
+    database_url: str,
+    log_path: Path,
+    *,
+    app: str = PEPPER_APP,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[ApiServer]:
+    """One uvicorn worker serving `app` on `database_url`, stopped on the way out whatever happens.
+
+    Every app the benchmark starts (Pepper, the ceiling app) is served with these same flags.
+    """
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    environment = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "app.main:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",
@@ -128,7 +140,9 @@ def started_server(database_url: str, log_path: Path) -> Iterator[ApiServer]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         # The server's warnings go to a file, so they cannot break up the results table.
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
         server = ApiServer(f"http://127.0.0.1:{port}", process)
         try:
             wait_until_up(server, log_path)
@@ -138,6 +152,8 @@ def started_server(database_url: str, log_path: Path) -> Iterator[ApiServer]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return  # already gone (the shutdown check stops its server itself)
     process.terminate()
     try:
         process.wait(timeout=STOP_TIMEOUT_S)
