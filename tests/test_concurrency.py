@@ -202,3 +202,95 @@ def test_bulk_links_racing_links_and_deletes_never_deadlock(
             text("SELECT patchbay_id FROM ports WHERE patchbay_id IS NOT NULL")
         ).all()
     assert len(taken) == len(set(taken))
+
+
+# --- Bays and cables ----------------------------------------------------------------------------
+
+
+def seed_bay(engine: Engine, *, bay_id: int, channels: int, first_point: int) -> None:
+    """A bay with its points (ids from first_point, 1T, 1B, 2T, ...), inserted directly."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO bays (id, name) VALUES (:b, 'Bay ' || :b)"), {"b": bay_id})
+        conn.execute(
+            text(
+                "INSERT INTO bay_channels (bay_id, number) SELECT :b, n FROM generate_series(1, :c) n"
+            ),
+            {"b": bay_id, "c": channels},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO patchbay_points (id, name, bay_id, bay_channel, bay_row) "
+                "SELECT :first + 2 * (n - 1) + r, 'Bay ' || :b || ' ' || n || r, :b, n, "
+                "CASE r WHEN 0 THEN 'top' ELSE 'bottom' END "
+                "FROM generate_series(1, :c) n, generate_series(0, 1) r"
+            ),
+            {"b": bay_id, "c": channels, "first": first_point},
+        )
+
+
+def test_plugging_one_jack_at_once_gives_one_201_and_409s(live: list[str], engine: Engine) -> None:
+    seed(engine, devices=0, ports_each=0, points=31)
+    # Thirty cables want jack 1, each from a jack of its own.
+    calls = [("POST", live[i % 2], "/cables", {"points": [1, i + 2]}) for i in range(30)]
+    responses = run_all(calls)
+
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: 1, 409: 29}, codes
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json() == {"detail": "Jack already patched"}
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM cables")) == 1
+        assert conn.scalar(text("SELECT count(*) FROM cable_ends WHERE point_id = 1")) == 1
+
+
+def test_cables_racing_deletes_links_and_bulk_links_never_deadlock(
+    live: list[str], engine: Engine
+) -> None:
+    """Every write that takes row locks, at once, from two processes: each answers one of its
+    documented statuses, and PostgreSQL's invariants hold afterwards."""
+    ports = seed(engine, devices=4, ports_each=6, points=12)  # loose points 1..12
+    for bay_id in (1, 2, 3):
+        seed_bay(engine, bay_id=bay_id, channels=4, first_point=100 * bay_id)
+    points = [*range(1, 13), *(100 * b + n for b in (1, 2, 3) for n in range(8))]
+    rng = random.Random(7)
+    calls: list[tuple[str, str, str, Any]] = []
+    for i in range(300):
+        base, roll = live[i % 2], rng.random()
+        if roll < 0.35:
+            a, b = rng.sample(points, 2)
+            calls.append(("POST", base, "/cables", {"points": [a, b]}))
+        elif roll < 0.45:
+            calls.append(("DELETE", base, f"/cables/{rng.randint(1, 60)}", None))
+        elif roll < 0.65:
+            path = f"/ports/{rng.choice(ports)}/link"
+            calls.append(("POST", base, path, {"patchbay_id": rng.choice(points)}))
+        elif roll < 0.75:
+            chosen = rng.sample(ports, 3)
+            targets = rng.sample(points, 3)
+            links = [{"port_id": p, "patchbay_id": t} for p, t in zip(chosen, targets, strict=True)]
+            calls.append(("POST", base, "/ports/bulk-link", {"links": links}))
+        elif roll < 0.85:
+            calls.append(("DELETE", base, f"/patchbay-points/{rng.choice(points)}", None))
+        elif roll < 0.9:
+            calls.append(("DELETE", base, f"/bays/{rng.randint(1, 3)}", None))
+        elif roll < 0.95:
+            body = {"first": 1, "last": 4, "mode": rng.choice(["normal", "thru", "parallel"])}
+            calls.append(("PATCH", base, f"/bays/{rng.randint(1, 3)}/channels", body))
+        else:
+            n, point = rng.randint(1, 4), rng.choice(points)
+            slots = {"top_point_id": point}
+            calls.append(("PUT", base, f"/bays/{rng.randint(1, 3)}/channels/{n}", slots))
+    responses = run_all(calls)
+
+    for (method, _, path, _), response in zip(calls, responses, strict=True):
+        assert response.status_code in (200, 201, 404, 409), (method, path, response.text)
+    with engine.connect() as conn:
+        plugs = conn.scalars(text("SELECT point_id FROM cable_ends")).all()
+        ends = conn.execute(text("SELECT cable_id, count(*) FROM cable_ends GROUP BY cable_id"))
+        taken = conn.scalars(
+            text("SELECT patchbay_id FROM ports WHERE patchbay_id IS NOT NULL")
+        ).all()
+    assert len(plugs) == len(set(plugs))
+    assert {n for _, n in ends} <= {2}
+    assert len(taken) == len(set(taken))

@@ -46,9 +46,7 @@ def upgrade() -> None:
         "bay_channels",
         sa.Column("bay_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column(
-            "mode", normalling_mode, nullable=False, server_default=sa.text("'half-normal'")
-        ),
+        sa.Column("mode", normalling_mode, nullable=False, server_default=sa.text("'half-normal'")),
         sa.PrimaryKeyConstraint("bay_id", "number", name="bay_channels_pkey"),
         sa.ForeignKeyConstraint(
             ["bay_id"], ["bays.id"], name="bay_channels_bay_id_fkey", ondelete="CASCADE"
@@ -73,7 +71,8 @@ def upgrade() -> None:
         op.f("ck_patchbay_points_slot"),
         "patchbay_points",
         "(bay_id IS NULL AND bay_channel IS NULL AND bay_row IS NULL) OR "
-        "(bay_id IS NOT NULL AND bay_channel IS NOT NULL AND bay_row IN ('top', 'bottom'))",
+        "(bay_id IS NOT NULL AND bay_channel IS NOT NULL AND bay_row IS NOT NULL "
+        "AND bay_row IN ('top', 'bottom'))",
     )
     op.create_table(
         "cables",

@@ -28,7 +28,8 @@ class PatchbayPoint(Base):
         ),
         CheckConstraint(
             "(bay_id IS NULL AND bay_channel IS NULL AND bay_row IS NULL) OR "
-            "(bay_id IS NOT NULL AND bay_channel IS NOT NULL AND bay_row IN ('top', 'bottom'))",
+            "(bay_id IS NOT NULL AND bay_channel IS NOT NULL AND bay_row IS NOT NULL "
+            "AND bay_row IN ('top', 'bottom'))",
             name="slot",
         ),
     )

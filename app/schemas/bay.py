@@ -1,6 +1,6 @@
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from app.models.bay import NormallingMode
@@ -10,10 +10,13 @@ from app.schemas.common import (
     DbInt,
     Description,
     PatchModel,
+    integer_not_bool_or_text,
     left_out,
 )
 
-ChannelNumber = Annotated[DbInt, Field(ge=1, le=MAX_CHANNELS)]
+ChannelNumber = Annotated[
+    int, Field(ge=1, le=MAX_CHANNELS), BeforeValidator(integer_not_bool_or_text)
+]
 
 
 class BayCreate(BaseModel):
@@ -86,7 +89,7 @@ class ChannelModes(BaseModel):
     )
 
     first: ChannelNumber
-    last: ChannelNumber | SkipJsonSchema[None] = left_out("Defaults to `first`.")
+    last: ChannelNumber | None = Field(None, description="Defaults to `first` (so does null).")
     mode: NormallingMode
 
     @model_validator(mode="after")

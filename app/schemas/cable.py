@@ -37,7 +37,10 @@ class CableCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     points: list[DbInt] = Field(
-        min_length=2, max_length=2, description="The two jacks (points) the cable joins."
+        min_length=2,
+        max_length=2,
+        description="The two jacks (points) the cable joins.",
+        json_schema_extra={"uniqueItems": True},
     )
     label: Label = ""
     color: Color | None = None

@@ -52,7 +52,7 @@ def not_blank(value: str) -> str:
     return value
 
 
-def _integer_not_bool_or_text(value: Any) -> Any:
+def integer_not_bool_or_text(value: Any) -> Any:
     # Pydantic's lax mode would take `true` as 1 and "7" as 7: a point id must be a JSON number.
     if isinstance(value, bool | str):
         raise ValueError("must be an integer")
@@ -60,9 +60,7 @@ def _integer_not_bool_or_text(value: Any) -> Any:
 
 
 # An id that fits PostgreSQL's `integer`.
-DbInt = Annotated[
-    int, Field(ge=INT32_MIN, le=INT32_MAX), BeforeValidator(_integer_not_bool_or_text)
-]
+DbInt = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX), BeforeValidator(integer_not_bool_or_text)]
 
 Name = Annotated[
     str,
