@@ -28,7 +28,7 @@ RUN run=""; \
 COPY alembic.ini entrypoint.sh ./
 COPY alembic ./alembic
 COPY app ./app
-COPY scripts/__init__.py scripts/db_setup.py ./scripts/
+COPY scripts/__init__.py scripts/db_setup.py scripts/serve.py scripts/embedded_db.py ./scripts/
 
 USER pepper
 EXPOSE 8000

@@ -5,15 +5,10 @@
 set -eu
 cd "$(dirname "$0")"
 
-alembic upgrade head
-
 if [ "$#" -gt 0 ]; then
+    alembic upgrade head
     exec "$@"
 fi
-# uvicorn finishes in-flight requests for up to GRACEFUL_SHUTDOWN_SECONDS after SIGTERM.
-# Pepper writes its own access lines (with request ids), so uvicorn's are off.
-exec uvicorn app.main:app \
-    --host "${HOST:-0.0.0.0}" \
-    --port "${PORT:-8000}" \
-    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" \
-    --no-access-log
+# Migrates (DATABASE_URL is set in the container), then serves with the project's uvicorn
+# options (scripts/serve.py).
+exec python -m scripts.serve

@@ -15,6 +15,8 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from scripts.serve import UVICORN_OPTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 15
@@ -135,7 +137,7 @@ def started_server(
         str(port),
         "--log-level",
         "warning",
-        "--no-access-log",
+        *UVICORN_OPTIONS,
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -32,6 +32,7 @@ from app.core.config import Settings
 from app.db.pool import Connection, Database
 from app.main import create_app
 from scripts.embedded_db import ensure_database, start_server, with_database
+from scripts.serve import UVICORN_OPTIONS
 from tests.helpers import STUDIO_TABLES, Db, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ def committing_client(app_client: TestClient, engine: Engine) -> Iterator[TestCl
     empty_tables(engine)
 
 
-QUIET = ["--log-level", "warning", "--no-access-log"]
+QUIET = ["--log-level", "warning", *UVICORN_OPTIONS]
 
 
 class LiveServers:

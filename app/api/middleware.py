@@ -8,6 +8,7 @@
    the request id for anything no handler took.
 """
 
+import asyncio
 import hmac
 import ipaddress
 import logging
@@ -19,13 +20,14 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.errors import (
     BODY_TOO_LARGE,
+    BODY_TOO_SLOW,
     CROSS_SITE,
     HOST_NOT_ALLOWED,
     UNAUTHORIZED,
@@ -36,6 +38,10 @@ from app.core.logging import actor_var, escape_controls, request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_BODY_BYTES = 1024 * 1024
+# A refused body is read and dropped up to this much, so that the client reads the refusal.
+DRAIN_BYTES = 16 * MAX_BODY_BYTES
+# A client that has started a body and then sends nothing for this long gets a 408.
+BODY_IDLE_SECONDS = 5.0
 
 access_logger = logging.getLogger("pepper.access")
 
@@ -129,20 +135,36 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        host = headers.get(b"host", b"").decode("latin-1").lower()
-        refusal = self._refusal(scope, headers, host)
+        refusal = self._refusal(scope, headers)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         limit = self.body_limits.get(scope["path"], MAX_BODY_BYTES)
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await error_response(413, BODY_TOO_LARGE, {"Connection": "close"})(scope, receive, send)
+            await _refuse_body(413, BODY_TOO_LARGE, receive, scope, send)
             return
-        await self._call(scope, _counting(receive, limit), send)
+        if declared not in (None, b"0") or b"transfer-encoding" in headers:
+            # The whole body is read here, counted as it arrives whatever the headers said, and
+            # handed to the app from memory: an endpoint that reads no body cannot be sent a
+            # large one either.
+            try:
+                body = await _read_body(receive, limit)
+            except TimeoutError:
+                await _refuse_body(408, BODY_TOO_SLOW, receive, scope, send)
+                return
+            if body is None:
+                await _refuse_body(413, BODY_TOO_LARGE, receive, scope, send)
+                return
+            receive = _replay(body, receive)
+        await self._call(scope, receive, send)
 
-    def _refusal(self, scope: Scope, headers: dict[bytes, bytes], host: str) -> Any:
-        if host and not self.host_allowed(host):
+    def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
+        hosts = [value for name, value in scope["headers"] if name == b"host"]
+        host = hosts[0].decode("latin-1").lower() if hosts else ""
+        # Exactly one Host, naming this machine (with two, a check could read one and a proxy
+        # the other).
+        if len(hosts) != 1 or not self.host_allowed(host):
             return error_response(400, HOST_NOT_ALLOWED)
         if scope["method"] in _UNSAFE_METHODS and not self._same_site(headers, host):
             return error_response(403, CROSS_SITE)
@@ -195,21 +217,50 @@ class Guard:
             await internal_error(Request(scope), exc)(scope, receive, send)
 
 
-def _counting(receive: Receive, limit: int) -> Receive:
-    """`receive`, refusing a body once more than `limit` bytes of it have arrived, whatever the
-    headers said (chunked in any spelling, or no length at all)."""
+async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's body messages, or None once more than `limit` bytes have arrived. Raises
+    TimeoutError when the client sends nothing for BODY_IDLE_SECONDS."""
+    messages: list[Message] = []
     received = 0
-
-    async def counted() -> Message:
-        nonlocal received
-        message = await receive()
+    while True:
+        async with asyncio.timeout(BODY_IDLE_SECONDS):
+            message = await receive()
+        messages.append(message)
         received += len(message.get("body", b""))
         if received > limit:
-            # FastAPI passes an HTTPException from reading the body on to its handler.
-            raise HTTPException(413, BODY_TOO_LARGE)
-        return message
+            return None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
 
-    return counted
+
+async def _refuse_body(
+    status: int, detail: str, receive: Receive, scope: Scope, send: Send
+) -> None:
+    """Refuse a request whose body will not be read. What the client is still sending is read
+    and dropped, up to DRAIN_BYTES, so that it gets the answer (closing on unread bytes can
+    reset the connection before the answer arrives) and can go on with its next request."""
+    drained = 0
+    try:
+        while drained <= DRAIN_BYTES and status == 413:
+            async with asyncio.timeout(BODY_IDLE_SECONDS):
+                message = await receive()
+            drained += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                await error_response(status, detail)(scope, receive, send)
+                return
+    except TimeoutError:
+        pass
+    await error_response(status, detail, {"Connection": "close"})(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` that hands out `messages` first (then waits for the disconnect as usual)."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def _authority(origin: str) -> str | None:

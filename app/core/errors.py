@@ -45,6 +45,7 @@ UNAUTHORIZED = "Missing or invalid API key"
 CROSS_SITE = "Cross-site request refused"
 HOST_NOT_ALLOWED = "Host not allowed"
 BODY_TOO_LARGE = "Request body too large"
+BODY_TOO_SLOW = "Request body not received in time"
 TOO_MANY_STREAMS = "Too many open event streams"
 POOL_BUSY = "Service busy, retry shortly"
 DATABASE_UNAVAILABLE = "Database unavailable"
@@ -193,8 +194,10 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
 
 
 # --- Validation errors -------------------------------------------------------------------------
-# A 422 says what was wrong and shows a little of what was sent: never more than this.
+# A 422 says what was wrong and shows a little of what was sent: never more than this, in at
+# most MAX_ERRORS errors.
 MAX_ECHO = 100
+MAX_ERRORS = 20
 _PREVIEW = reprlib.Repr()
 _PREVIEW.maxlevel, _PREVIEW.maxdict, _PREVIEW.maxlist = 2, 4, 4
 _PREVIEW.maxstring = _PREVIEW.maxlong = _PREVIEW.maxother = 30
@@ -239,7 +242,11 @@ def _rendered(error: dict[str, Any]) -> dict[str, Any]:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     try:
-        detail = [_rendered(error) for error in exc.errors()]
+        errors = exc.errors()
+        detail = [_rendered(error) for error in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            more = f"and {len(errors) - MAX_ERRORS} more errors like these"
+            detail.append({"type": "too_many_errors", "loc": [], "msg": more})
         return JSONResponse({"detail": detail}, status_code=422)
     except Exception:  # a 422 must never become a 500, whatever was sent
         logger.exception("could not render a validation error")
