@@ -20,6 +20,7 @@ from app.api.routes import (
     health,
     patchbay_points,
     ports,
+    scenes,
     signal_flow,
     state,
 )
@@ -49,6 +50,7 @@ TAGS = [
     {"name": "Bays", "description": "Patchbay units: normalled channels and their jacks."},
     {"name": "Cables", "description": "Patch cables on the front of the bays."},
     {"name": "Signal flow", "description": "What feeds what, once cables and normals count."},
+    {"name": "Scenes", "description": "Saved setups, their patch sheets, recalled in one step."},
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
@@ -63,6 +65,7 @@ GUARDED_ROUTERS: tuple[APIRouter, ...] = (
     bays.router,
     cables.router,
     signal_flow.router,
+    scenes.router,
     events.router,
 )
 # Browsers' EventSource cannot send headers, so the event stream also takes `?api_key=`.

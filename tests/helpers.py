@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from app.db.pool import Connection
 
 JSON = {"Content-Type": "application/json"}
-# Every table of the studio, emptied between the tests that commit.
+# Every table of the studio (and its scenes), emptied between the tests that commit.
 STUDIO_TABLES = (
     "cable_ends",
     "cables",
@@ -24,6 +24,7 @@ STUDIO_TABLES = (
     "patchbay_points",
     "bay_channels",
     "bays",
+    "scenes",
 )
 
 
@@ -84,8 +85,20 @@ def shaped(response: httpx.Response, model: Any) -> Any:
     there, none more, each value of its type. Returns the parsed JSON."""
     adapter = TypeAdapter(model)
     parsed = response.json()
-    assert adapter.dump_python(adapter.validate_json(response.content), mode="json") == parsed
+    declared = adapter.dump_python(adapter.validate_json(response.content), mode="json")
+    assert _keys(declared) == _keys(parsed), response.text
+    # Values compared as the model reads them (a time may be written `Z` or `+00:00`).
+    assert adapter.validate_python(declared) == adapter.validate_python(parsed)
     return parsed
+
+
+def _keys(value: Any) -> Any:
+    """The shape of a JSON value: its keys, all the way down."""
+    if isinstance(value, dict):
+        return {key: _keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_keys(item) for item in value]
+    return None
 
 
 def wait_until_up(url: str, timeout: float = 30) -> None:

@@ -294,3 +294,43 @@ def test_cables_racing_deletes_links_and_bulk_links_never_deadlock(
     assert len(plugs) == len(set(plugs))
     assert {n for _, n in ends} <= {2}
     assert len(taken) == len(set(taken))
+
+
+def test_scene_applies_racing_links_and_plugs(live: list[str], engine: Engine) -> None:
+    """Recalling a scene while others link and plug, from two processes: every request answers
+    one of its statuses, none deadlocks, and the scene still applies exactly afterwards."""
+    ports = seed(engine, devices=4, ports_each=6, points=0)
+    seed_bay(engine, bay_id=1, channels=12, first_point=1)  # points 1..24
+    points = list(range(1, 25))
+    rng = random.Random(3)
+    with httpx.Client(base_url=live[0], timeout=30) as client:
+        for port, point in zip(ports, rng.sample(points, len(ports)), strict=True):
+            client.post(f"/ports/{port}/link", json={"patchbay_id": point})
+        for a, b in ((1, 3), (5, 7), (9, 11)):
+            client.post("/cables", json={"points": [a, b], "label": f"{a}-{b}"})
+        scene = client.post("/scenes", json={"name": "Tracking"}).json()
+        revision = client.get(f"/scenes/{scene['id']}/diff").json()["revision"]
+    calls: list[tuple[str, str, str, Any]] = []
+    for i in range(160):
+        base, roll = live[i % 2], rng.random()
+        if roll < 0.25:
+            calls.append(("POST", base, f"/scenes/{scene['id']}/apply", None))
+        elif roll < 0.6:
+            path = f"/ports/{rng.choice(ports)}/link"
+            calls.append(("POST", base, path, {"patchbay_id": rng.choice(points)}))
+        elif roll < 0.85:
+            a, b = rng.sample(points, 2)
+            calls.append(("POST", base, "/cables", {"points": [a, b]}))
+        else:
+            calls.append(("DELETE", base, f"/cables/{rng.randint(1, 40)}", None))
+    responses = run_all(calls)
+
+    for (method, _, path, _), response in zip(calls, responses, strict=True):
+        allowed = {200} if path.endswith("/apply") else {200, 201, 404, 409}
+        assert response.status_code in allowed, (method, path, response.text)
+    assert any(path.endswith("/apply") for _, _, path, _ in calls)
+    with httpx.Client(base_url=live[1], timeout=30) as client:
+        stale = client.post(f"/scenes/{scene['id']}/apply", headers={"If-Match": f'W/"{revision}"'})
+        assert stale.status_code == 412
+        assert client.post(f"/scenes/{scene['id']}/apply").status_code == 200
+        assert client.get(f"/scenes/{scene['id']}/diff").json()["steps"] == []

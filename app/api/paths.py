@@ -39,3 +39,4 @@ PointIdPath = Annotated[
 PortIdPath = Annotated[PortId, Path(description="Port id", examples=["dev-1-port-1"])]
 BayIdPath = Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX, description="Bay id", examples=[1])]
 CableIdPath = Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX, description="Cable id", examples=[1])]
+SceneIdPath = Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX, description="Scene id", examples=[1])]

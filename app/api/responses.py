@@ -20,8 +20,9 @@ def etag_for(revision: int) -> str:
     return f'W/"{revision}"'
 
 
-def if_none_match_hits(header: str, revision: int) -> bool:
-    """True when an If-None-Match header names this revision (weak comparison) or is `*`."""
+def etag_matches(header: str, revision: int) -> bool:
+    """True when an If-None-Match or If-Match header names this revision (weak comparison) or
+    is `*`."""
     wanted = f'"{revision}"'
     for tag in header.split(","):
         tag = tag.strip()
@@ -40,7 +41,7 @@ async def revision_tagged(
     headers = {"Cache-Control": "no-cache"}
     if if_none_match is not None:
         revision = int(await database.fetch_value(REVISION))
-        if if_none_match_hits(if_none_match, revision):
+        if etag_matches(if_none_match, revision):
             return Response(status_code=304, headers={**headers, "ETag": etag_for(revision)})
     revision, body = await read()
     headers["ETag"] = etag_for(revision)

@@ -81,10 +81,56 @@ CABLE = json_object(
     color="k.color",
 )
 
+# A scene: its own fields, then its content (captured by PATCH below).
+_SCENE_FIELDS = {
+    "id": "s.id",
+    "name": "s.name",
+    "description": "s.description",
+    "created_at": "s.created_at",
+    "updated_at": "s.updated_at",
+}
+SCENE = json_object(
+    **_SCENE_FIELDS,
+    links="s.content->'links'",
+    cables="s.content->'cables'",
+    modes="s.content->'modes'",
+)
+SCENE_SUMMARY = json_object(
+    **_SCENE_FIELDS,
+    counts=json_object(
+        links="json_array_length(s.content->'links')",
+        cables="json_array_length(s.content->'cables')",
+        modes="json_array_length(s.content->'modes')",
+    ),
+)
+# The patch as it is now, as a scene holds it: every port with its point (or null), every
+# cable with its points in their order, every channel's mode.
+PATCH = json_object(
+    links=array(
+        json_object(port_id="p.id", patchbay_id="p.patchbay_id"),
+        "ports p",
+        "p.device_id, p.position",
+    ),
+    cables=array(
+        json_object(
+            points="json_build_array(a.point_id, b.point_id)", label="k.label", color="k.color"
+        ),
+        "cables k JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1"
+        " JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2",
+        "k.id",
+    ),
+    modes=array(
+        json_object(bay_id="c.bay_id", channel="c.number", mode="c.mode"),
+        "bay_channels c",
+        "c.bay_id, c.number",
+    ),
+)
+
 POINTS = array(POINT, "patchbay_points pp", "pp.id")
 DEVICES = array(DEVICE, "devices d", "d.id")
 BAYS = array(BAY, "bays b", "b.id")
 CABLES = array(CABLE, "cables k", "k.id")
+SCENES = array(SCENE_SUMMARY, "scenes s", "s.id")
 
 # --- Whole reads --------------------------------------------------------------------------------
 REVISION = "SELECT revision FROM state_revision"
@@ -112,3 +158,5 @@ LIST_BAYS = f"SELECT {BAYS}::text"
 GET_BAY = f"SELECT {BAY}::text FROM bays b WHERE b.id = %(id)s"
 LIST_CABLES = f"SELECT {CABLES}::text"
 GET_CABLE = f"SELECT {CABLE}::text FROM cables k WHERE k.id = %(id)s"
+LIST_SCENES = f"SELECT {SCENES}::text"
+GET_SCENE = f"SELECT {SCENE}::text FROM scenes s WHERE s.id = %(id)s"

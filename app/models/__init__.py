@@ -3,6 +3,7 @@ from app.models.cable import Cable, CableEnd
 from app.models.device import Device
 from app.models.patchbay_point import PatchbayPoint
 from app.models.port import Port, PortType
+from app.models.scene import Scene
 from app.models.state_revision import StateRevision
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "PatchbayPoint",
     "Port",
     "PortType",
+    "Scene",
     "StateRevision",
 ]

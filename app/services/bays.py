@@ -36,6 +36,12 @@ _SET_MODES = """
     UPDATE bay_channels SET mode = %(mode)s::normalling_mode
      WHERE bay_id = %(bay)s AND number BETWEEN %(first)s AND %(last)s
 """
+_SET_EACH_MODE = """
+    UPDATE bay_channels c SET mode = given.mode::normalling_mode
+      FROM unnest(%(bays)s::integer[], %(channels)s::integer[], %(modes)s::text[])
+           AS given(bay_id, number, mode)
+     WHERE c.bay_id = given.bay_id AND c.number = given.number
+"""
 _EMPTY_SLOTS = """
     UPDATE patchbay_points SET bay_id = NULL, bay_channel = NULL, bay_row = NULL
      WHERE bay_id = %(bay)s AND bay_channel = %(channel)s
@@ -86,6 +92,13 @@ async def set_modes(conn: Connection, *, bay_id: int, data: ChannelModes) -> str
     params = {"bay": bay_id, "first": first, "last": last, "mode": data.mode.value}
     await conn.execute(_SET_MODES, params)
     return await bay_json(conn, bay_id)
+
+
+async def set_each_mode(conn: Connection, modes: list[tuple[int, int, str]]) -> None:
+    """Set (bay, channel, mode) of channels whose bays the caller has locked."""
+    if modes:
+        bays, channels, names = (list(column) for column in zip(*modes, strict=True))
+        await conn.execute(_SET_EACH_MODE, {"bays": bays, "channels": channels, "modes": names})
 
 
 async def set_slots(conn: Connection, *, bay_id: int, channel: int, data: ChannelSlots) -> str:

@@ -1,5 +1,8 @@
 """Patch cables: plugging the front jacks of two points together."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from app.core.errors import CABLE_NOT_FOUND, JACK_PATCHED, Conflict, NotFound
 from app.db.pool import Connection
 from app.db.shapes import CABLE
@@ -7,10 +10,23 @@ from app.schemas.cable import CableCreate, CableUpdate
 from app.services.locks import lock_cable, lock_points
 
 _PLUGGED = "SELECT 1 FROM cable_ends WHERE point_id = ANY(%(points)s) LIMIT 1"
-_INSERT_CABLE = "INSERT INTO cables (label, color) VALUES (%(label)s, %(color)s) RETURNING id"
+_NEW_IDS = "SELECT nextval(pg_get_serial_sequence('cables', 'id')) FROM generate_series(1, %(n)s)"
+_INSERT_CABLES = """
+    INSERT INTO cables (id, label, color)
+    SELECT * FROM unnest(%(ids)s::integer[], %(labels)s::text[], %(colors)s::text[])
+"""
 _INSERT_ENDS = """
     INSERT INTO cable_ends (cable_id, end_number, point_id)
-    VALUES (%(cable)s, 1, %(a)s), (%(cable)s, 2, %(b)s)
+    SELECT id, 1, a FROM unnest(%(ids)s::integer[], %(a)s::integer[]) AS given(id, a)
+    UNION ALL
+    SELECT id, 2, b FROM unnest(%(ids)s::integer[], %(b)s::integer[]) AS given(id, b)
+"""
+_UNPLUG = "DELETE FROM cables WHERE id = ANY(%(ids)s)"
+_RELABEL = """
+    UPDATE cables k SET label = given.label, color = given.color
+      FROM unnest(%(ids)s::integer[], %(labels)s::text[], %(colors)s::text[])
+           AS given(id, label, color)
+     WHERE k.id = given.id
 """
 _GET_CABLE = f"SELECT {CABLE}::text FROM cables k WHERE k.id = %(id)s"
 _UPDATE_CABLE = f"""
@@ -19,7 +35,6 @@ _UPDATE_CABLE = f"""
      WHERE k.id = %(id)s RETURNING {CABLE}::text
 """
 _ENDS = "SELECT point_id FROM cable_ends WHERE cable_id = %(id)s"
-_DELETE_CABLE = "DELETE FROM cables WHERE id = %(id)s"
 
 
 async def cable_json(conn: Connection, cable_id: int) -> str:
@@ -29,17 +44,46 @@ async def cable_json(conn: Connection, cable_id: int) -> str:
     return str(row[0])
 
 
+@dataclass(frozen=True)
+class NewCable:
+    points: tuple[int, int]
+    label: str
+    color: str | None
+
+
+async def insert_cables(conn: Connection, cables: Sequence[NewCable]) -> list[int]:
+    """Plug cables into jacks the caller has locked and found free; their ids, in order."""
+    if not cables:
+        return []
+    rows = await (await conn.execute(_NEW_IDS, {"n": len(cables)})).fetchall()
+    ids = [int(row[0]) for row in rows]
+    labels = {"labels": [cable.label for cable in cables], "colors": [c.color for c in cables]}
+    await conn.execute(_INSERT_CABLES, {"ids": ids, **labels})
+    ends = {"a": [cable.points[0] for cable in cables], "b": [cable.points[1] for cable in cables]}
+    await conn.execute(_INSERT_ENDS, {"ids": ids, **ends})
+    return ids
+
+
+async def unplug(conn: Connection, cable_ids: Sequence[int]) -> None:
+    """Remove locked cables (their ends go with them)."""
+    if cable_ids:
+        await conn.execute(_UNPLUG, {"ids": list(cable_ids)})
+
+
+async def relabel(conn: Connection, cables: Sequence[tuple[int, str, str | None]]) -> None:
+    """Set (id, label, color) of locked cables."""
+    if cables:
+        ids, labels, colors = (list(column) for column in zip(*cables, strict=True))
+        await conn.execute(_RELABEL, {"ids": ids, "labels": labels, "colors": colors})
+
+
 async def create_cable(conn: Connection, *, data: CableCreate) -> tuple[int, str]:
     """Plug a cable into two free jacks (404 unknown point, 409 a jack already holds a plug)."""
     a, b = data.points
     await lock_points(conn, data.points)
     if await (await conn.execute(_PLUGGED, {"points": data.points})).fetchone():
         raise Conflict(JACK_PATCHED)
-    params = {"label": data.label, "color": data.color}
-    row = await (await conn.execute(_INSERT_CABLE, params)).fetchone()
-    assert row is not None
-    cable_id = int(row[0])
-    await conn.execute(_INSERT_ENDS, {"cable": cable_id, "a": a, "b": b})
+    [cable_id] = await insert_cables(conn, [NewCable((a, b), data.label, data.color)])
     return cable_id, await cable_json(conn, cable_id)
 
 
@@ -66,5 +110,5 @@ async def delete_cable(conn: Connection, *, cable_id: int) -> str:
     await lock_points(conn, ends)
     await lock_cable(conn, cable_id)
     shown = await cable_json(conn, cable_id)
-    await conn.execute(_DELETE_CABLE, {"id": cable_id})
+    await unplug(conn, [cable_id])
     return shown

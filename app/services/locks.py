@@ -66,6 +66,13 @@ _IN_USE = """
         OR EXISTS (SELECT 1 FROM cable_ends WHERE point_id = ANY(%(ids)s))
 """
 _LOCK_CABLE = "SELECT id FROM cables WHERE id = %(id)s FOR UPDATE"
+# Everything a patch is made of, level by level in the lock order.
+_LOCK_PATCH = (
+    "SELECT id FROM bays ORDER BY id FOR UPDATE",
+    "SELECT id FROM patchbay_points ORDER BY id FOR UPDATE",
+    "SELECT id FROM ports ORDER BY id FOR UPDATE",
+    "SELECT id FROM cables ORDER BY id FOR UPDATE",
+)
 # The ports named and whichever ports hold the points named, in id order.
 _LOCK_PORTS = f"""
     SELECT p.id, p.patchbay_id, {PORT}::text AS json FROM ports p
@@ -184,3 +191,10 @@ async def relink(
         params = {"ids": filled, "points": [targets[port_id] for port_id in filled]}
         shown.update(await _rows(conn, _SET_POINTS, params))
     return {port_id: shown[port_id] for port_id in targets}, losers
+
+
+async def lock_patch(conn: Connection) -> None:
+    """Lock every bay, point, port and cable, in the lock order: until the transaction ends,
+    nothing of the patch can change (a scene's apply, which makes the whole patch a scene's)."""
+    for statement in _LOCK_PATCH:
+        await conn.execute(statement)

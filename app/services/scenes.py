@@ -1,0 +1,282 @@
+"""Scenes (SPEC D4): save the patch, work out the patch sheet that brings it back, apply it.
+
+The sheet is worked out in Python from one snapshot of the studio (one statement) and the
+scene's content; applying it locks the whole patch first (`locks.lock_patch`), works the sheet
+out again from what is now locked, and carries it out in the same transaction, so the result
+is the scene exactly, or nothing at all.
+"""
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from app.core.errors import (
+    SCENE_MISSING_ITEMS,
+    SCENE_NOT_FOUND,
+    STATE_CHANGED,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+)
+from app.db.pool import Connection
+from app.db.shapes import PATCH, REVISION, SCENE
+from app.schemas.scene import SceneCreate, SceneUpdate
+from app.services.bays import set_each_mode
+from app.services.cables import NewCable, insert_cables, relabel, unplug
+from app.services.locks import lock_patch, relink
+
+_CREATE = f"""
+    INSERT INTO scenes AS s (name, description, content)
+    VALUES (%(name)s, %(description)s, {PATCH}) RETURNING s.id, {SCENE}::text
+"""
+_CAPTURE = f"""
+    UPDATE scenes s SET content = {PATCH}, updated_at = now() WHERE s.id = %(id)s
+    RETURNING {SCENE}::text
+"""
+_UPDATE = f"""
+    UPDATE scenes s SET name = coalesce(%(name)s, name),
+                        description = coalesce(%(description)s, description),
+                        updated_at = now()
+     WHERE s.id = %(id)s RETURNING {SCENE}::text
+"""
+_DELETE = f"DELETE FROM scenes s WHERE s.id = %(id)s RETURNING {SCENE}::text"
+# The scene's content and the studio it is compared with, with names for the sheet's text.
+SNAPSHOT = """
+    SELECT revision, json_build_object(
+        'scene', (SELECT s.content FROM scenes s WHERE s.id = %(id)s),
+        'ports', (SELECT coalesce(json_agg(json_build_array(p.id, d.name, p.label, p.patchbay_id)
+                                           ORDER BY p.device_id, p.position), '[]')
+                    FROM ports p JOIN devices d ON d.id = p.device_id),
+        'points', (SELECT coalesce(json_agg(json_build_array(pp.id, pp.name)), '[]')
+                     FROM patchbay_points pp),
+        'bays', (SELECT coalesce(json_agg(json_build_array(b.id, b.name)), '[]') FROM bays b),
+        'channels', (SELECT coalesce(json_agg(json_build_array(c.bay_id, c.number, c.mode)), '[]')
+                       FROM bay_channels c),
+        'cables', (SELECT coalesce(json_agg(json_build_array(k.id, a.point_id, b.point_id,
+                                                            k.label, k.color) ORDER BY k.id), '[]')
+                     FROM cables k
+                     JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1
+                     JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2)
+    )::text
+      FROM state_revision
+"""
+
+
+# --- Saving scenes ------------------------------------------------------------------------------
+async def _one(conn: Connection, query: str, params: dict[str, Any]) -> str:
+    row = await (await conn.execute(query, params)).fetchone()
+    if row is None:
+        raise NotFound(SCENE_NOT_FOUND)
+    return str(row[0])
+
+
+async def create_scene(conn: Connection, *, data: SceneCreate) -> tuple[int, str]:
+    """Save the current patch (one statement: one snapshot); its id and Scene JSON."""
+    params = {"name": data.name, "description": data.description}
+    row = await (await conn.execute(_CREATE, params)).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+async def capture(conn: Connection, *, scene_id: int) -> str:
+    return await _one(conn, _CAPTURE, {"id": scene_id})
+
+
+async def update_scene(conn: Connection, *, scene_id: int, data: SceneUpdate) -> str:
+    changes = data.changes()
+    params = {
+        "id": scene_id,
+        "name": changes.get("name"),
+        "description": changes.get("description"),
+    }
+    return await _one(conn, _UPDATE, params)
+
+
+async def delete_scene(conn: Connection, *, scene_id: int) -> str:
+    return await _one(conn, _DELETE, {"id": scene_id})
+
+
+# --- The patch sheet ----------------------------------------------------------------------------
+def _cable_text(label: str, color: str | None) -> str:
+    details = [f'"{label}"'] if label else []
+    details += [color] if color else []
+    return f" ({', '.join(details)})" if details else ""
+
+
+class Studio:
+    """The snapshot, indexed, with the names the sheet's sentences use."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.ports = {
+            port: (device, label, point) for port, device, label, point in snapshot["ports"]
+        }
+        self.points: dict[int, str] = dict(snapshot["points"])
+        self.bays: dict[int, str] = dict(snapshot["bays"])
+        self.modes = {(bay, number): mode for bay, number, mode in snapshot["channels"]}
+        self.cables = {
+            frozenset((a, b)): (cable_id, [a, b], label, color)
+            for cable_id, a, b, label, color in snapshot["cables"]
+        }
+
+    def port(self, port_id: str) -> str:
+        device, label, _ = self.ports[port_id]
+        return f"{device} {label}"
+
+    def between(self, points: Iterable[int]) -> str:
+        return " and ".join(self.points[point] for point in points)
+
+
+def patch_sheet(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The steps that turn the studio into the scene, in the order a person works (unplug,
+    unlink, set-mode, link, plug, relabel), and what the scene names that no longer exists."""
+    scene, studio = snapshot["scene"], Studio(snapshot)
+    missing: dict[str, list[Any]] = {
+        "ports": sorted({link["port_id"] for link in scene["links"]} - studio.ports.keys()),
+        "points": sorted(
+            {
+                link["patchbay_id"] for link in scene["links"] if link["patchbay_id"] is not None
+            }.union(*(cable["points"] for cable in scene["cables"]))
+            - studio.points.keys()
+        ),
+        "bays": sorted({mode["bay_id"] for mode in scene["modes"]} - studio.bays.keys()),
+    }
+    gone = set(missing["points"])
+
+    wanted = {
+        frozenset(cable["points"]): cable
+        for cable in scene["cables"]
+        if not gone.intersection(cable["points"])
+    }
+    steps: list[dict[str, Any]] = []
+    for pair, (cable_id, points, label, _) in sorted(studio.cables.items(), key=lambda c: c[1][0]):
+        if pair not in wanted:
+            text = f"Unplug the cable between {studio.between(points)}{_cable_text(label, None)}"
+            steps.append({"action": "unplug", "cable_id": cable_id, "points": points, "text": text})
+
+    # Where each port of the scene should be, when it is not there yet.
+    targets = {
+        link["port_id"]: link["patchbay_id"]
+        for link in scene["links"]
+        if link["port_id"] in studio.ports
+        and link["patchbay_id"] not in gone
+        and studio.ports[link["port_id"]][2] != link["patchbay_id"]
+    }
+    given = {point for point in targets.values() if point is not None}
+    for port_id, (_, _, point) in studio.ports.items():
+        # Moving ports leave their point; other ports leave a point the scene gives away.
+        if point is not None and (port_id in targets or point in given):
+            text = f"Unlink {studio.port(port_id)} from {studio.points[point]}"
+            steps.append(
+                {"action": "unlink", "port_id": port_id, "patchbay_id": point, "text": text}
+            )
+
+    for mode in sorted(scene["modes"], key=lambda m: (m["bay_id"], m["channel"])):
+        bay, channel = mode["bay_id"], mode["channel"]
+        if studio.modes.get((bay, channel), mode["mode"]) != mode["mode"]:
+            text = f"Set {studio.bays[bay]} channel {channel} to {mode['mode']}"
+            steps.append(
+                {
+                    "action": "set-mode",
+                    "bay_id": bay,
+                    "channel": channel,
+                    "mode": mode["mode"],
+                    "text": text,
+                }
+            )
+
+    for port_id in studio.ports:
+        if targets.get(port_id) is not None:
+            point = targets[port_id]
+            text = f"Link {studio.port(port_id)} to {studio.points[point]}"
+            steps.append({"action": "link", "port_id": port_id, "patchbay_id": point, "text": text})
+
+    for pair, cable in wanted.items():
+        if pair not in studio.cables:
+            details = _cable_text(cable["label"], cable["color"])
+            text = f"Plug a cable between {studio.between(cable['points'])}{details}"
+            steps.append(
+                {
+                    "action": "plug",
+                    **{k: cable[k] for k in ("points", "label", "color")},
+                    "text": text,
+                }
+            )
+
+    for pair, (cable_id, points, label, color) in sorted(
+        studio.cables.items(), key=lambda c: c[1][0]
+    ):
+        cable = wanted.get(pair)
+        if cable is not None and (cable["label"], cable["color"]) != (label, color):
+            details = _cable_text(cable["label"], cable["color"]) or " (no label, no colour)"
+            text = f"Relabel the cable between {studio.between(points)}{details}"
+            steps.append(
+                {
+                    "action": "relabel",
+                    "cable_id": cable_id,
+                    "label": cable["label"],
+                    "color": cable["color"],
+                    "text": text,
+                }
+            )
+    return {"steps": steps, "missing": missing}
+
+
+def sheet(revision: int, snapshot: str) -> dict[str, Any]:
+    """The patch sheet of a SNAPSHOT row: {"revision", "steps", "missing"}."""
+    parsed = json.loads(snapshot)
+    if parsed["scene"] is None:
+        raise NotFound(SCENE_NOT_FOUND)
+    return {"revision": revision, **patch_sheet(parsed)}
+
+
+# --- Applying a scene ---------------------------------------------------------------------------
+async def _current_revision(conn: Connection) -> int:
+    row = await (await conn.execute(REVISION)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def apply_scene(
+    conn: Connection,
+    *,
+    scene_id: int,
+    matches: Callable[[int], bool],
+    skip_missing: bool,
+) -> dict[str, Any]:
+    """Carry out the scene's patch sheet in this transaction. `matches(revision)` says whether
+    the client's If-Match names the current revision (412 otherwise, before anything else)."""
+    if not matches(await _current_revision(conn)):
+        raise PreconditionFailed(STATE_CHANGED)
+    await lock_patch(conn)
+    row = await (await conn.execute(SNAPSHOT, {"id": scene_id})).fetchone()
+    assert row is not None
+    snapshot = json.loads(row[1])
+    if snapshot["scene"] is None:
+        raise NotFound(SCENE_NOT_FOUND)
+    # Again, now that nothing can change: a change that committed meanwhile is a 412 too.
+    if not matches(int(row[0])):
+        raise PreconditionFailed(STATE_CHANGED)
+    planned = patch_sheet(snapshot)
+    if any(planned["missing"].values()) and not skip_missing:
+        raise Conflict(SCENE_MISSING_ITEMS, missing=planned["missing"])
+    await _carry_out(conn, planned["steps"])
+    # Fire the deferred triggers now, so the revision this transaction makes can be read.
+    await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    return {"revision": await _current_revision(conn), "steps": planned["steps"]}
+
+
+async def _carry_out(conn: Connection, steps: list[dict[str, Any]]) -> None:
+    def of(action: str) -> list[dict[str, Any]]:
+        return [step for step in steps if step["action"] == action]
+
+    await unplug(conn, [step["cable_id"] for step in of("unplug")])
+    targets: dict[str, int | None] = {step["port_id"]: None for step in of("unlink")}
+    targets.update({step["port_id"]: step["patchbay_id"] for step in of("link")})
+    if targets:
+        await relink(conn, targets)
+    await set_each_mode(conn, [(s["bay_id"], s["channel"], s["mode"]) for s in of("set-mode")])
+    plugged = [
+        NewCable((s["points"][0], s["points"][1]), s["label"], s["color"]) for s in of("plug")
+    ]
+    await insert_cables(conn, plugged)
+    await relabel(conn, [(s["cable_id"], s["label"], s["color"]) for s in of("relabel")])
