@@ -18,6 +18,7 @@ from app.api.routes import (
     docs,
     events,
     health,
+    history,
     patchbay_points,
     ports,
     scenes,
@@ -31,6 +32,7 @@ from app.core.logging import configure_logging
 from app.db.pool import Database
 from app.schemas.common import error_responses
 from app.services.events import StateListener
+from app.services.history import keep_pruning
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -51,6 +53,7 @@ TAGS = [
     {"name": "Cables", "description": "Patch cables on the front of the bays."},
     {"name": "Signal flow", "description": "What feeds what, once cables and normals count."},
     {"name": "Scenes", "description": "Saved setups, their patch sheets, recalled in one step."},
+    {"name": "History", "description": "Every change, who made it, and undoing it."},
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
@@ -66,6 +69,7 @@ GUARDED_ROUTERS: tuple[APIRouter, ...] = (
     cables.router,
     signal_flow.router,
     scenes.router,
+    history.router,
     events.router,
 )
 # Browsers' EventSource cannot send headers, so the event stream also takes `?api_key=`.
@@ -91,10 +95,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database, app.state.listener = database, listener
     await database.open()
     listener.start()
+    pruning = asyncio.create_task(
+        keep_pruning(database, days=settings.history_retention_days), name="pepper-history-pruning"
+    )
     _close_streams_on_shutdown_signal(listener)
     try:
         yield
     finally:
+        pruning.cancel()
         await listener.stop()
         await database.close()
 

@@ -446,7 +446,7 @@ def test_everything_the_image_copies_is_in_the_build_context() -> None:
     for source in sources:
         assert (ROOT / source).exists(), source
         assert not ignored(source), source
-    assert ignored("tests/conftest.py") and ignored("scripts/serve.py") and ignored(".env")
+    assert ignored("tests/conftest.py") and ignored("bench/run.py") and ignored(".env")
 
 
 def requirements_for(machine: str) -> dict[str, Requirement]:

@@ -1,6 +1,7 @@
 from app.models.bay import Bay, BayChannel, NormallingMode
 from app.models.cable import Cable, CableEnd
 from app.models.device import Device
+from app.models.history import HistoryChange, HistoryEntry
 from app.models.patchbay_point import PatchbayPoint
 from app.models.port import Port, PortType
 from app.models.scene import Scene
@@ -12,6 +13,8 @@ __all__ = [
     "Cable",
     "CableEnd",
     "Device",
+    "HistoryChange",
+    "HistoryEntry",
     "NormallingMode",
     "PatchbayPoint",
     "Port",

@@ -1,0 +1,52 @@
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+_CHANGE: dict[str, JsonValue] = {
+    "table": "ports",
+    "key": "dev-1-port-2",
+    "op": "update",
+    "before": {"id": "dev-1-port-2", "label": "OUT L", "patchbay_id": None},
+    "after": {"id": "dev-1-port-2", "label": "OUT L", "patchbay_id": 3},
+}
+_ENTRY: dict[str, JsonValue] = {
+    "revision": 42,
+    "at": "2026-11-28T10:00:00.123456+00:00",
+    "source": "api",
+    "request_id": "6f1c2d9a0b7e4c55a1d2e3f405162738",
+    "actor": "alice",
+    "summary": "Linked Juno-106 OUT L to Bay A 2T",
+    "changes": [_CHANGE],
+}
+
+
+class Change(BaseModel):
+    table: str = Field(description="The PostgreSQL table.")
+    key: Any = Field(description="The row's primary key: a value, or an object of its columns.")
+    op: Literal["insert", "update", "delete"]
+    before: dict[str, Any] | None = Field(description="The row before (null for an insert).")
+    after: dict[str, Any] | None = Field(description="The row after (null for a delete).")
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ENTRY]})
+
+    revision: int = Field(description="The state revision the transaction produced.")
+    at: datetime
+    source: Literal["api", "sql"] = Field(description="Through the API, or SQL (pgAdmin).")
+    request_id: str | None = Field(description="The API request's X-Request-ID.")
+    actor: str | None = Field(description="The name of the API key, with named keys.")
+    summary: str = Field(description="One line, naming things by their names.")
+    changes: list[Change]
+
+
+class HistoryPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"entries": [_ENTRY], "next_before": 42}]}
+    )
+
+    entries: list[Entry] = Field(description="Newest first.")
+    next_before: int | None = Field(
+        description="Pass as `before` for the next page; null when no more remain."
+    )

@@ -1,0 +1,259 @@
+"""One line per history entry, naming things by name (SPEC D5): "Linked Juno-106 OUT L to Bay A
+3T". Worked out from the entry's changes and the names PostgreSQL kept at its commit, so it
+can name things deleted since."""
+
+from collections import defaultdict
+from typing import Any
+
+# At most this many phrases, then "and N more changes".
+MAX_PHRASES = 3
+
+Change = dict[str, Any]
+
+
+class Names:
+    """Names of what an entry refers to: those kept at the commit, and those in the rows the
+    entry itself deleted or changed."""
+
+    def __init__(self, names: dict[str, dict[str, Any]], changes: list[Change]) -> None:
+        self.points: dict[int, str] = {int(k): v for k, v in names.get("points", {}).items()}
+        self.devices: dict[int, str] = {int(k): v for k, v in names.get("devices", {}).items()}
+        self.bays: dict[int, str] = {int(k): v for k, v in names.get("bays", {}).items()}
+        self.ports: dict[str, tuple[str, str]] = {
+            k: (v[0], v[1]) for k, v in names.get("ports", {}).items()
+        }
+        self.cables: dict[int, list[int]] = {int(k): v for k, v in names.get("cables", {}).items()}
+        images = [(c["table"], image) for c in changes for image in (c["before"], c["after"])]
+        for table, image in (pair for pair in images if pair[1] is not None):
+            if table == "patchbay_points":
+                self.points.setdefault(image["id"], image["name"])
+            elif table == "devices":
+                self.devices.setdefault(image["id"], image["name"])
+            elif table == "bays":
+                self.bays.setdefault(image["id"], image["name"])
+        for table, image in (pair for pair in images if pair[1] is not None):
+            if table == "ports":
+                device = self.devices.get(image["device_id"], f"device {image['device_id']}")
+                self.ports.setdefault(image["id"], (device, image["label"]))
+            elif table == "cable_ends":
+                ends = self.cables.setdefault(image["cable_id"], [])
+                if image["point_id"] not in ends:
+                    ends.append(image["point_id"])
+
+    def point(self, point_id: int | None) -> str:
+        return self.points.get(point_id, f"point {point_id}") if point_id is not None else "-"
+
+    def port(self, port_id: str) -> str:
+        device, label = self.ports.get(port_id, ("", port_id))
+        return f"{device} {label}".strip()
+
+    def bay(self, bay_id: int) -> str:
+        return self.bays.get(bay_id, f"bay {bay_id}")
+
+    def cable(self, cable_id: int) -> str:
+        """Where the cable goes: "between Bay A 1T and Bay B 2B"."""
+        ends = self.cables.get(cable_id, [])
+        if len(ends) != 2:
+            return f"number {cable_id}"
+        return f"between {self.point(ends[0])} and {self.point(ends[1])}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _ports(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
+    phrases: list[str] = []
+    for change in changes:
+        before, after = change["before"], change["after"]
+        port = names.port(change["key"])
+        if change["op"] == "insert" and after["device_id"] not in folded:
+            phrases.append(f"Added port {port}")
+        elif change["op"] == "delete" and before["device_id"] not in folded:
+            phrases.append(f"Removed port {port}")
+        elif change["op"] == "update":
+            old, new = before["patchbay_id"], after["patchbay_id"]
+            if old != new and new is None:
+                phrases.append(f"Unlinked {port} from {names.point(old)}")
+            elif old != new and old is None:
+                phrases.append(f"Linked {port} to {names.point(new)}")
+            elif old != new:
+                phrases.append(f"Moved {port} from {names.point(old)} to {names.point(new)}")
+            if before["label"] != after["label"]:
+                phrases.append(f"Renamed port {before['label']} of {port} to {after['label']}")
+            if before["type"] != after["type"]:
+                phrases.append(f"Made {port} an {after['type']}")
+    # A take-over reads best with the link first.
+    return sorted(phrases, key=lambda phrase: phrase.startswith("Unlinked"))
+
+
+def _devices(changes: list[Change], ports: list[Change]) -> tuple[list[str], set[int]]:
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    for port in ports:
+        image = port["after"] or port["before"]
+        counts[(port["op"], image["device_id"])] += 1
+    phrases, folded = [], set()
+    for change in changes:
+        before, after = change["before"], change["after"]
+        if change["op"] in ("insert", "delete"):
+            device = after or before
+            folded.add(device["id"])
+            n = counts[(change["op"], device["id"])]
+            verb = "Added" if change["op"] == "insert" else "Removed"
+            phrases.append(
+                f"{verb} device {device['name']}" + (f" with {_count(n, 'port')}" if n else "")
+            )
+        elif before["name"] != after["name"]:
+            phrases.append(f"Renamed device {before['name']} to {after['name']}")
+        elif before["type"] != after["type"]:
+            phrases.append(f"Made {after['name']} a {after['type']}")
+    return phrases, folded
+
+
+def _bays(
+    changes: list[Change], channels: list[Change], points: list[Change]
+) -> tuple[list[str], set[int]]:
+    phrases, folded = [], set()
+    for change in changes:
+        before, after = change["before"], change["after"]
+        bay = after or before
+        if change["op"] in ("insert", "delete"):
+            folded.add(bay["id"])
+            n = sum(1 for c in channels if (c["after"] or c["before"])["bay_id"] == bay["id"])
+            jacks = sum(
+                1
+                for p in points
+                if p["op"] == change["op"] and (p["after"] or p["before"])["bay_id"] == bay["id"]
+            )
+            what = _count(n, "channel") + (f" and {_count(jacks, 'point')}" if jacks else "")
+            verb = "Added" if change["op"] == "insert" else "Removed"
+            phrases.append(
+                f"{verb} bay {bay['name']} ({what})" if n else f"{verb} bay {bay['name']}"
+            )
+        elif before["name"] != after["name"]:
+            phrases.append(f"Renamed bay {before['name']} to {after['name']}")
+        else:
+            phrases.append(f"Changed the description of bay {after['name']}")
+    return phrases, folded
+
+
+def _channels(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
+    modes: dict[tuple[int, str], list[int]] = defaultdict(list)
+    phrases = []
+    for change in changes:
+        channel = change["after"] or change["before"]
+        if channel["bay_id"] in folded:
+            continue
+        if change["op"] == "update":
+            modes[(channel["bay_id"], channel["mode"])].append(channel["number"])
+        else:
+            verb = (
+                "Added channel {} to {}"
+                if change["op"] == "insert"
+                else "Removed channel {} from {}"
+            )
+            phrases.append(verb.format(channel["number"], names.bay(channel["bay_id"])))
+    for (bay, mode), numbers in modes.items():
+        numbers.sort()
+        span = (
+            f"channel {numbers[0]}"
+            if len(numbers) == 1
+            else f"channels {numbers[0]}-{numbers[-1]}"
+            if numbers == list(range(numbers[0], numbers[-1] + 1))
+            else f"{len(numbers)} channels"
+        )
+        phrases.append(f"Set {names.bay(bay)} {span} to {mode}")
+    return phrases
+
+
+def _slot(image: dict[str, Any], names: Names) -> str:
+    row = "T" if image["bay_row"] == "top" else "B"
+    return f"{names.bay(image['bay_id'])} {image['bay_channel']}{row}"
+
+
+def _points(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
+    added = [c for c in changes if c["op"] == "insert" and c["after"]["bay_id"] not in folded]
+    removed = [c for c in changes if c["op"] == "delete" and c["before"]["bay_id"] not in folded]
+    phrases = []
+    for verb, group, side in (("Added", added, "after"), ("Removed", removed, "before")):
+        if len(group) > 2:
+            phrases.append(f"{verb} {len(group)} points")
+        phrases += [f"{verb} point {c[side]['name']}" for c in group if len(group) <= 2]
+    for change in (c for c in changes if c["op"] == "update"):
+        before, after = change["before"], change["after"]
+        if (
+            before["bay_id"] != after["bay_id"]
+            or before["bay_channel"] != after["bay_channel"]
+            or before["bay_row"] != after["bay_row"]
+        ):
+            if after["bay_id"] is None:
+                phrases.append(f"Took {after['name']} out of {_slot(before, names)}")
+            else:
+                phrases.append(f"Put {after['name']} in {_slot(after, names)}")
+        if before["name"] != after["name"]:
+            phrases.append(f"Renamed point {before['name']} to {after['name']}")
+        elif (before["description"], before["type"]) != (after["description"], after["type"]):
+            phrases.append(f"Changed point {after['name']}")
+    return phrases
+
+
+def _cables(changes: list[Change], ends: list[Change], names: Names) -> list[str]:
+    phrases = []
+    for change in changes:
+        cable = names.cable(change["key"])
+        if change["op"] == "insert":
+            phrases.append(f"Plugged a cable {cable}")
+        elif change["op"] == "delete":
+            phrases.append(f"Unplugged the cable {cable}")
+        else:
+            phrases.append(f"Relabelled the cable {cable}")
+    cabled = {change["key"] for change in changes}
+    moved = {end["before"]["cable_id"] for end in ends if end["op"] == "update"} - cabled
+    phrases += [f"Moved a plug of the cable {names.cable(c)}" for c in sorted(moved)]
+    return phrases
+
+
+def net(changes: list[Change]) -> list[Change]:
+    """Each row's change over the whole entry (its first `before`, its last `after`), in the
+    order the rows were first touched; rows that ended as they began are left out."""
+    rows: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        row = (change["table"], repr(change["key"]))
+        first = rows[row]["before"] if row in rows else change["before"]
+        rows[row] = {**change, "before": first}
+    kept = [change for change in rows.values() if change["before"] != change["after"]]
+    for change in kept:
+        change["op"] = (
+            "insert"
+            if change["before"] is None
+            else "delete"
+            if change["after"] is None
+            else "update"
+        )
+    return kept
+
+
+def summarize(entry: dict[str, Any]) -> str:
+    """One line for the entry: its first phrases, and how many more there are."""
+    names = Names(entry["names"], entry["changes"])
+    changes = net(entry["changes"])
+
+    def of(table: str) -> list[Change]:
+        return [change for change in changes if change["table"] == table]
+
+    devices, folded_devices = _devices(of("devices"), of("ports"))
+    bays, folded_bays = _bays(of("bays"), of("bay_channels"), of("patchbay_points"))
+    phrases = [
+        *_ports(of("ports"), names, folded_devices),
+        *devices,
+        *_cables(of("cables"), of("cable_ends"), names),
+        *_channels(of("bay_channels"), names, folded_bays),
+        *bays,
+        *_points(of("patchbay_points"), names, folded_bays),
+    ]
+    text = "; ".join(phrases[:MAX_PHRASES]) or "No change"
+    if len(phrases) > MAX_PHRASES:
+        text += f"; and {_count(len(phrases) - MAX_PHRASES, 'more change')}"
+    if entry.get("reverts") is not None:
+        text = f"Revert of revision {entry['reverts']}: {text}"
+    return text
