@@ -17,6 +17,7 @@ from app.api.routes import (
     devices,
     docs,
     events,
+    export,
     health,
     history,
     patchbay_points,
@@ -31,6 +32,7 @@ from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
 from app.db.pool import Database
 from app.schemas.common import error_responses
+from app.schemas.studio import MAX_IMPORT_BYTES
 from app.services.events import StateListener
 from app.services.history import keep_pruning
 
@@ -54,6 +56,7 @@ TAGS = [
     {"name": "Signal flow", "description": "What feeds what, once cables and normals count."},
     {"name": "Scenes", "description": "Saved setups, their patch sheets, recalled in one step."},
     {"name": "History", "description": "Every change, who made it, and undoing it."},
+    {"name": "Export", "description": "The studio in and out: JSON, CSV."},
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
@@ -70,12 +73,13 @@ GUARDED_ROUTERS: tuple[APIRouter, ...] = (
     signal_flow.router,
     scenes.router,
     history.router,
+    export.router,
     events.router,
 )
 # Browsers' EventSource cannot send headers, so the event stream also takes `?api_key=`.
 QUERY_KEY_PATHS = ("/events",)
 # Every request body is limited to 1 MiB but these.
-BODY_LIMITS: dict[str, int] = {}
+BODY_LIMITS = {"/import": MAX_IMPORT_BYTES, "/import/patch-list.csv": MAX_IMPORT_BYTES}
 
 # Every operation can answer this, before any of its own rules run.
 BAD_HOST: dict[int | str, dict[str, Any]] = {

@@ -160,3 +160,26 @@ LIST_CABLES = f"SELECT {CABLES}::text"
 GET_CABLE = f"SELECT {CABLE}::text FROM cables k WHERE k.id = %(id)s"
 LIST_SCENES = f"SELECT {SCENES}::text"
 GET_SCENE = f"SELECT {SCENE}::text FROM scenes s WHERE s.id = %(id)s"
+
+# The whole studio as one document (SPEC D6), in one statement: one snapshot.
+_STUDIO_DEVICE = json_object(
+    id="d.id",
+    name="d.name",
+    type="d.type",
+    last_port_number="d.last_port_number",
+    ports=array(PORT, "ports p WHERE p.device_id = d.id", "p.position"),
+)
+EXPORT = f"""
+    SELECT {
+    json_object(
+        format="'pepper-studio'::text",
+        version="1",
+        exported_at="now()",
+        bays=BAYS,
+        patchbay_points=POINTS,
+        devices=array(_STUDIO_DEVICE, "devices d", "d.id"),
+        cables=CABLES,
+        scenes=array(SCENE, "scenes s", "s.id"),
+    )
+}::text
+"""

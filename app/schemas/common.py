@@ -103,6 +103,16 @@ PortId = Annotated[
 ]
 
 
+# Text as the database may hold it (rows typed into pgAdmin too): anything PostgreSQL text can
+# hold, within reason. Imports take it, so that what was exported comes back as it was.
+StoredText = Annotated[
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(no_nul),
+    Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
+]
+
+
 class ErrorOut(BaseModel):
     detail: str = Field(examples=["Port not found"])
 

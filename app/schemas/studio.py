@@ -1,0 +1,204 @@
+"""The whole studio as one JSON document (SPEC D6): what `GET /export` writes and
+`POST /import` reads back, ids kept."""
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.models.bay import NormallingMode
+from app.schemas.bay import ChannelNumber
+from app.schemas.common import DbInt, StoredText
+from app.schemas.port import PortTypeIn
+from app.schemas.scene import SceneCable, SceneLink, SceneMode
+
+FORMAT = "pepper-studio"
+VERSION = 1
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+# Enough for any studio, and a bound on what one document can ask of the server.
+MAX_ROWS = 100_000
+
+_Strict = ConfigDict(extra="forbid")
+
+
+class StudioChannel(BaseModel):
+    model_config = _Strict
+
+    number: ChannelNumber
+    mode: NormallingMode
+    top_point_id: DbInt | None
+    bottom_point_id: DbInt | None
+
+
+class StudioBay(BaseModel):
+    model_config = _Strict
+
+    id: DbInt
+    name: StoredText
+    description: StoredText = ""
+    channels: list[StudioChannel] = Field(min_length=1, max_length=96)
+
+
+class StudioPoint(BaseModel):
+    model_config = _Strict
+
+    id: DbInt
+    name: StoredText
+    description: StoredText = ""
+    type: StoredText = "standard"
+
+
+class StudioPort(BaseModel):
+    model_config = _Strict
+
+    id: Annotated[StoredText, Field(min_length=1)]
+    label: StoredText
+    type: PortTypeIn
+    patchbay_id: DbInt | None
+
+
+class StudioDevice(BaseModel):
+    model_config = _Strict
+
+    id: DbInt
+    name: StoredText
+    type: StoredText
+    last_port_number: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+        0, description="The highest port number the device ever gave out (never reused)."
+    )
+    ports: list[StudioPort] = Field(default_factory=list, max_length=MAX_ROWS)
+
+
+class StudioCable(BaseModel):
+    model_config = _Strict
+
+    id: DbInt
+    points: list[DbInt] = Field(min_length=2, max_length=2, json_schema_extra={"uniqueItems": True})
+    label: StoredText = ""
+    color: StoredText | None = None
+
+
+class StudioScene(BaseModel):
+    model_config = _Strict
+
+    id: DbInt
+    name: StoredText
+    description: StoredText = ""
+    created_at: datetime
+    updated_at: datetime
+    links: list[SceneLink] = Field(max_length=MAX_ROWS)
+    cables: list[SceneCable] = Field(max_length=MAX_ROWS)
+    modes: list[SceneMode] = Field(max_length=MAX_ROWS)
+
+
+class StudioDocument(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "exported_at": "2026-11-28T10:00:00+00:00",
+                    "bays": [
+                        {
+                            "id": 1,
+                            "name": "Bay A",
+                            "description": "",
+                            "channels": [
+                                {
+                                    "number": 1,
+                                    "mode": "half-normal",
+                                    "top_point_id": 1,
+                                    "bottom_point_id": 2,
+                                }
+                            ],
+                        }
+                    ],
+                    "patchbay_points": [
+                        {"id": 1, "name": "Bay A 1T", "description": "", "type": "standard"},
+                        {"id": 2, "name": "Bay A 1B", "description": "", "type": "standard"},
+                    ],
+                    "devices": [
+                        {
+                            "id": 1,
+                            "name": "Juno-106",
+                            "type": "Synth",
+                            "last_port_number": 1,
+                            "ports": [
+                                {
+                                    "id": "dev-1-port-1",
+                                    "label": "OUT",
+                                    "type": "Output",
+                                    "patchbay_id": 1,
+                                }
+                            ],
+                        }
+                    ],
+                    "cables": [],
+                    "scenes": [],
+                }
+            ]
+        },
+    )
+
+    format: Literal["pepper-studio"]
+    version: Literal[1]
+    exported_at: datetime | None = None
+    bays: list[StudioBay] = Field(default_factory=list, max_length=MAX_ROWS)
+    patchbay_points: list[StudioPoint] = Field(default_factory=list, max_length=MAX_ROWS)
+    devices: list[StudioDevice] = Field(default_factory=list, max_length=MAX_ROWS)
+    cables: list[StudioCable] = Field(default_factory=list, max_length=MAX_ROWS)
+    scenes: list[StudioScene] = Field(default_factory=list, max_length=MAX_ROWS)
+
+    @model_validator(mode="after")
+    def _cable_ends_differ(self) -> Self:
+        for n, cable in enumerate(self.cables):
+            if cable.points[0] == cable.points[1]:
+                raise ValueError(f"cables[{n}] joins point {cable.points[0]} to itself")
+        return self
+
+
+class Counts(BaseModel):
+    bays: int
+    patchbay_points: int
+    devices: int
+    ports: int
+    cables: int
+    scenes: int
+
+
+class ImportResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dry_run": True,
+                    "revision": None,
+                    "delete": {
+                        "bays": 1,
+                        "patchbay_points": 48,
+                        "devices": 3,
+                        "ports": 20,
+                        "cables": 4,
+                        "scenes": 1,
+                    },
+                    "create": {
+                        "bays": 2,
+                        "patchbay_points": 96,
+                        "devices": 5,
+                        "ports": 40,
+                        "cables": 9,
+                        "scenes": 2,
+                    },
+                }
+            ]
+        }
+    )
+
+    dry_run: bool
+    revision: int | None = Field(
+        description="The state revision after the import (null on a dry run)."
+    )
+    delete: Counts = Field(description="What is in the studio now, and goes.")
+    create: Counts = Field(description="What the document holds, and comes.")
