@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.json_schema import SkipJsonSchema
 
 from app.models.bay import NormallingMode
-from app.schemas.common import Description, Name, PatchModel, left_out
+from app.schemas.common import DbInt, Description, Name, PatchModel, StoredText, left_out
 
 
 class SceneCreate(BaseModel):
@@ -27,20 +27,27 @@ class SceneUpdate(PatchModel):
     description: Description | SkipJsonSchema[None] = left_out()
 
 
+# What a scene holds (also read back by POST /import, so strict about it).
 class SceneLink(BaseModel):
-    port_id: str
-    patchbay_id: int | None
+    model_config = ConfigDict(extra="forbid")
+
+    port_id: StoredText
+    patchbay_id: DbInt | None
 
 
 class SceneCable(BaseModel):
-    points: list[int]
-    label: str
-    color: str | None
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[DbInt] = Field(min_length=2, max_length=2)
+    label: StoredText
+    color: StoredText | None
 
 
 class SceneMode(BaseModel):
-    bay_id: int
-    channel: int
+    model_config = ConfigDict(extra="forbid")
+
+    bay_id: DbInt
+    channel: DbInt
     mode: NormallingMode
 
 

@@ -4,7 +4,7 @@
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from app.models.bay import NormallingMode
 from app.schemas.bay import ChannelNumber
@@ -19,6 +19,16 @@ MAX_IMPORT_BYTES = 16 * 1024 * 1024
 MAX_ROWS = 100_000
 
 _Strict = ConfigDict(extra="forbid")
+
+
+def _written_as_text(value: object) -> object:
+    # Pydantic would take a number as seconds since 1970; a document writes times as text.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be a date and time as text (RFC 3339)")
+    return value
+
+
+Time = Annotated[datetime, BeforeValidator(_written_as_text)]
 
 
 class StudioChannel(BaseModel):
@@ -63,7 +73,7 @@ class StudioDevice(BaseModel):
     id: DbInt
     name: StoredText
     type: StoredText
-    last_port_number: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+    last_port_number: Annotated[DbInt, Field(ge=0)] = Field(
         0, description="The highest port number the device ever gave out (never reused)."
     )
     ports: list[StudioPort] = Field(default_factory=list, max_length=MAX_ROWS)
@@ -84,8 +94,8 @@ class StudioScene(BaseModel):
     id: DbInt
     name: StoredText
     description: StoredText = ""
-    created_at: datetime
-    updated_at: datetime
+    created_at: Time
+    updated_at: Time
     links: list[SceneLink] = Field(max_length=MAX_ROWS)
     cables: list[SceneCable] = Field(max_length=MAX_ROWS)
     modes: list[SceneMode] = Field(max_length=MAX_ROWS)
@@ -144,7 +154,7 @@ class StudioDocument(BaseModel):
 
     format: Literal["pepper-studio"]
     version: Literal[1]
-    exported_at: datetime | None = None
+    exported_at: Time | None = None
     bays: list[StudioBay] = Field(default_factory=list, max_length=MAX_ROWS)
     patchbay_points: list[StudioPoint] = Field(default_factory=list, max_length=MAX_ROWS)
     devices: list[StudioDevice] = Field(default_factory=list, max_length=MAX_ROWS)

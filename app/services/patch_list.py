@@ -307,14 +307,17 @@ class _Import:
         self.created["patchbay_points"].append(row.point)
         return int(found[0])
 
-    async def port_of(self, row: Row) -> tuple[str, int | None]:
+    async def device_of(self, row: Row) -> int:
         if row.device not in self.devices:
             if not row.device_type:
                 raise _bad(row.number, "device type", "a new device needs a type", "")
             data = DeviceCreate(name=row.device, type=row.device_type, ports=[])
             self.devices[row.device], _ = await devices.create_device(self.conn, data=data)
             self.created["devices"].append({"name": row.device, "type": row.device_type})
-        device_id = self.devices[row.device]
+        return self.devices[row.device]
+
+    async def port_of(self, row: Row) -> tuple[str, int | None]:
+        device_id = await self.device_of(row)
         if (device_id, row.port) not in self.ports:
             if row.port_type is None:
                 raise _bad(row.number, "port type", "a new port needs a type", "")
@@ -369,6 +372,8 @@ async def _import(conn: Connection, rows: list[Row]) -> dict[str, Any]:
     await work.bays_for(rows)
     points = {row.point: await work.point_of(row) for row in rows}
     targets: dict[str, int | None] = {}
+    for row in (r for r in rows if r.device and not r.port):
+        await work.device_of(row)
     for row in (r for r in rows if r.port):
         port_id, current = await work.port_of(row)
         if current != points[row.point] and port_id not in targets:
