@@ -41,6 +41,7 @@ import pytest
 from psycopg import sql
 
 from app.core.errors import BODY_TOO_LARGE, CROSS_SITE, HOST_NOT_ALLOWED
+from app.db.shapes import PATCH
 from tests.conftest import LiveServers
 
 CLOSED = 0  # a status for "the connection closed with no reply"
@@ -329,6 +330,13 @@ STUDIO = [
     "('dev-1-port-1', 1, 'MIDI IN', 'Input', 1), ('dev-1-port-2', 1, 'OUT L', 'Output', 2), "
     "('dev-1-port-3', 1, 'OUT R', 'Output', NULL), ('dev-2-port-1', 2, 'MIX OUT', 'Output', 3), "
     "('dev-2-port-2', 2, 'TRIG IN', 'Input', NULL)",
+    "INSERT INTO bays (name) VALUES ('Bay A')",
+    "INSERT INTO bay_channels (bay_id, number) VALUES (1, 1), (1, 2)",
+    "UPDATE patchbay_points SET bay_id = 1, bay_channel = 1, "
+    "bay_row = CASE id WHEN 1 THEN 'top' ELSE 'bottom' END WHERE id IN (1, 2)",
+    "INSERT INTO cables (label) VALUES ('FX')",
+    "INSERT INTO cable_ends (cable_id, end_number, point_id) VALUES (1, 1, 4), (1, 2, 5)",
+    f"INSERT INTO scenes (name, content) SELECT 'Tracking', {PATCH}",
 ]
 SEEDED_POINTS = 5
 
@@ -1261,6 +1269,150 @@ CASES: list[Any] = [
         stream=b"data:",
         unchanged=True,
     ),
+    # --- Part D: bays, cables, scenes, history, export --------------------------------------
+    row(
+        "bay-from-another-site",
+        post("/bays", EVIL, body=js({"name": "X", "channels": 2})),
+        403,
+        detail=CROSS_SITE,
+    ),
+    row("bay-channels-1e400", post("/bays", body=b'{"name": "X", "channels": 1e400}'), 422),
+    row("bay-channels-97", post("/bays", body=js({"name": "X", "channels": 97})), 422),
+    row("bay-name-surrogate", post("/bays", body=surrogate('{"name": @, "channels": 2}')), 422),
+    row("bay-name-191", post("/bays", body=js({"name": "b" * 191, "channels": 2})), 422),
+    row(
+        "bay-modes-backwards",
+        http("PATCH", "/bays/1/channels", JSON, body=js({"first": 2, "last": 1, "mode": "thru"})),
+        422,
+    ),
+    row(
+        "bay-modes-past-the-bay",
+        http("PATCH", "/bays/1/channels", JSON, body=js({"first": 1, "last": 50, "mode": "thru"})),
+        422,
+    ),
+    row("bay-channel-huge", http("PUT", "/bays/1/channels/" + "9" * 30, JSON, body=b"{}"), 422),
+    row(
+        "bay-slot-same-point-twice",
+        http("PUT", "/bays/1/channels/2", JSON, body=js({"top_point_id": 3, "bottom_point_id": 3})),
+        422,
+    ),
+    row("bay-delete-from-another-site", delete("/bays/1", EVIL), 403, detail=CROSS_SITE),
+    row("bay-delete-in-use", delete("/bays/1"), 409, unchanged=True),
+    row("cable-to-itself", post("/cables", body=js({"points": [3, 3]})), 422),
+    row("cable-text-points", post("/cables", body=js({"points": ["3", "4"]})), 422),
+    row("cable-three-points", post("/cables", body=js({"points": [1, 2, 3]})), 422),
+    row("cable-into-a-patched-jack", post("/cables", body=js({"points": [3, 4]})), 409),
+    row("cable-color-51", post("/cables", body=js({"points": [1, 3], "color": "c" * 51})), 422),
+    row("cable-unplug-from-another-site", delete("/cables/1", EVIL), 403, detail=CROSS_SITE),
+    row(
+        "cable-relabel-form-from-another-site",
+        http("PATCH", "/cables/1", FORM, EVIL, body=b"label=x"),
+        403,
+        detail=CROSS_SITE,
+    ),
+    row(
+        "signal-flow-if-none-match-junk",
+        get("/signal-flow", 'If-None-Match: W/"\x00"'),
+        (200, 400),
+        wire=True,
+    ),
+    row("port-signal-nul", get("/ports/%00/signal"), 422),
+    row("scene-apply-from-another-site", post("/scenes/1/apply", EVIL), 403, detail=CROSS_SITE),
+    row("scene-apply-form", post("/scenes/1/apply", FORM, "Sec-Fetch-Site: cross-site"), 403),
+    row(
+        "scene-apply-stale-if-match",
+        post("/scenes/1/apply", 'If-Match: W/"1"'),
+        412,
+        unchanged=True,
+    ),
+    row(
+        "scene-apply-junk-if-match",
+        post("/scenes/1/apply", "If-Match: \x7f\x01"),
+        (400, 412),
+        wire=True,
+    ),
+    row("scene-name-nul", post("/scenes", body=js({"name": "a\x00"})), 422),
+    row("scene-skip-missing-maybe", post("/scenes/1/apply?skip_missing=maybe"), 422),
+    row("history-limit-1e400", get("/history?limit=1e400"), 422),
+    row("history-before-huge", get("/history?before=" + "9" * 40), 422),
+    row(
+        "history-revert-from-another-site", post("/history/1/revert", EVIL), 403, detail=CROSS_SITE
+    ),
+    row("history-revert-huge", post("/history/" + "9" * 30 + "/revert"), 422),
+    row(
+        "import-surrogate",
+        post(
+            "/import",
+            body=surrogate(
+                '{"format": "pepper-studio", "version": 1, "bays": [{"id": 1, "name": @, "channels": []}]}'
+            ),
+        ),
+        422,
+    ),
+    row(
+        "import-wrong-format",
+        post("/import?dry_run=false", body=js({"format": "other", "version": 1})),
+        422,
+    ),
+    row(
+        "import-from-another-site",
+        post("/import?dry_run=false", EVIL, body=js({"format": "pepper-studio", "version": 1})),
+        403,
+        detail=CROSS_SITE,
+    ),
+    row(
+        "import-empties-nothing-on-a-dry-run",
+        post("/import", body=js({"format": "pepper-studio", "version": 1})),
+        200,
+        unchanged=True,
+    ),
+    row(
+        "import-chunked-over-16mib",
+        post("/import?dry_run=false", CHUNKED, body=chunked(b" " * (17 * MIB))),
+        413,
+        detail=BODY_TOO_LARGE,
+    ),
+    row(
+        "csv-not-utf8",
+        post(
+            "/import/patch-list.csv?dry_run=false", "Content-Type: text/csv", body=b"\xff\xfe\x00b"
+        ),
+        422,
+    ),
+    row(
+        "csv-bad-header",
+        post(
+            "/import/patch-list.csv?dry_run=false",
+            "Content-Type: text/csv",
+            body=b"a,b,c\r\n1,2,3\r\n",
+        ),
+        422,
+    ),
+    row(
+        "csv-nul-in-a-cell",
+        post(
+            "/import/patch-list.csv?dry_run=false",
+            "Content-Type: text/csv",
+            body=b"bay,channel,row,mode,point,description,device,device type,port,port type,cable to,cable label\r\n,,,,A\x00,,,,,,,\r\n",
+        ),
+        422,
+    ),
+    row(
+        "csv-unclosed-quote",
+        post(
+            "/import/patch-list.csv?dry_run=false",
+            "Content-Type: text/csv",
+            body=b'bay,channel,row,mode,point,description,device,device type,port,port type,cable to,cable label\r\n,,,,"A1,,,,,,,,\r\n',
+        ),
+        422,
+    ),
+    row(
+        "csv-from-another-site",
+        post("/import/patch-list.csv?dry_run=false", EVIL, body=b"x"),
+        403,
+        detail=CROSS_SITE,
+    ),
+    row("export-post", post("/export"), 405),
 ]
 
 
