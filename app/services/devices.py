@@ -113,8 +113,8 @@ async def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tup
 
 async def delete_device(conn: Connection, *, device_id: int) -> str:
     """Delete the device; its ports go with it (ON DELETE CASCADE), freeing their points."""
-    await lock_device(conn, device_id)
     await lock_device_ports(conn, device_id)
+    await lock_device(conn, device_id)
     row = await (await conn.execute(_DELETE_DEVICE, {"id": device_id})).fetchone()
     assert row is not None, "the device is locked, so it still exists"
     return str(row[0])

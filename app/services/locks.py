@@ -6,7 +6,8 @@ writes anything, in this order:
     devices (by id) -> bays (by id) -> patchbay points (by id) -> ports (by id) -> cables (by id)
 
 and the `state_revision` row last of all, at COMMIT (its triggers are deferred). A request that
-skips a level keeps the order of the rest. So two requests that want the same rows queue on the
+skips a level keeps the order of the rest. One exception: deleting a device locks its ports
+before the device (see `lock_device_ports`). So two requests that want the same rows queue on the
 first of them instead of waiting on each other, in any number of API processes; PostgreSQL's
 `lock_timeout` bounds every wait anyway (503, never a hang).
 
@@ -102,7 +103,9 @@ async def lock_device(conn: Connection, device_id: int) -> int:
 
 async def lock_device_ports(conn: Connection, device_id: int) -> None:
     """Lock a device's ports in id order, as every other path does, before a cascade touches
-    them in an order of its own."""
+    them in an order of its own. A device's deletion takes these before the device itself: a
+    port whose row a transaction updates twice (a swap in a bulk link) has its foreign key
+    checked again, a key-share lock on its device taken after the port's."""
     await conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
 
 
@@ -181,9 +184,12 @@ async def relink(
         raise Conflict(POINT_TAKEN)
     moving = [port_id for port_id in targets if locked[port_id].patchbay_id != targets[port_id]]
     shown = {port_id: locked[port_id].json for port_id in targets}
-    # Free every point first, then fill them: the unique constraint is checked row by row, so a
-    # point must be empty before its new port moves in.
-    freed = losers + [port_id for port_id in moving if locked[port_id].patchbay_id is not None]
+    # The unique constraint is checked row by row, so a point must be empty before a port moves
+    # in: free the losers, and the moving ports that hold a point another moving port takes
+    # (a swap). Only those: a row updated twice in one transaction makes PostgreSQL check its
+    # foreign key again, which takes a key-share lock on its device (see delete_device).
+    wanted = {targets[port_id] for port_id in moving}
+    freed = losers + [p for p in moving if locked[p].patchbay_id in wanted]
     if freed:
         shown.update(await _rows(conn, _FREE_PORTS, {"ids": freed}))
     filled = [port_id for port_id in moving if targets[port_id] is not None]
