@@ -272,6 +272,44 @@ def assess_no_failures(label: str, result: ScenarioResult) -> Assessment:
     )
 
 
+def assess_rate(label: str, result: ScenarioResult, target: float) -> Assessment:
+    """Requests/s of one scenario against an absolute floor."""
+    value = result.wrk.requests_per_s if result.wrk else None
+    return Assessment(
+        label=label,
+        measured=f"{result.scenario.key}, req/s",
+        value=value,
+        shown="-" if value is None else f"{value:,.1f}",
+        target=f">= {target:g}",
+        met=None if value is None else value >= target,
+    )
+
+
+def assess_p99(label: str, result: ScenarioResult, limit_ms: float) -> Assessment:
+    value = result.wrk.latency_ms["p99"] if result.wrk else None
+    return Assessment(
+        label=label,
+        measured=f"{result.scenario.key}, p99",
+        value=value,
+        shown="-" if value is None else f"{value:,.0f} ms",
+        target=f"< {limit_ms:,.0f} ms",
+        met=None if value is None else value < limit_ms,
+    )
+
+
+def assess_peak_rss(
+    label: str, measured: str, peak_mb: float | None, limit_mb: float
+) -> Assessment:
+    return Assessment(
+        label=label,
+        measured=measured,
+        value=peak_mb,
+        shown="-" if peak_mb is None else f"{peak_mb:.1f} MB",
+        target=f"< {limit_mb:g} MB",
+        met=None if peak_mb is None else peak_mb < limit_mb,
+    )
+
+
 def render_assessments(assessments: Sequence[Assessment]) -> str:
     met = {True: "yes", False: "NO", None: "-"}
     return _markdown_table(
@@ -343,8 +381,8 @@ def render_markdown(
         "",
         *(f"- {note}" for note in render_notes(results)),
         "",
-        "Requests/s of a Pepper scenario over a ceiling's (k1-k4: bench/ceiling_app.py), "
-        "measured back to back:",
+        "Requests/s of a Pepper scenario over a ceiling's (k1-k4: bench/ceiling_app.py) or over "
+        "another scenario's, measured back to back, and the project's other targets:",
         "",
         render_assessments(assessments),
         "",
@@ -360,9 +398,17 @@ def _studios_line(studios: dict[str, dict[str, Any]]) -> str:
     for name, studio in studios.items():
         size = studio.get("state_bytes")
         shown = f", /state {size / 1000:,.1f} kB" if size else ""
+        bays = studio.get("bays")
+        patch = f", {bays} bays, {studio.get('cables', 0)} cables" if bays else ""
+        flow = studio.get("signal_flow_bytes")
+        if flow:
+            shown += (
+                f", /signal-flow {flow / 1000:,.1f} kB ({studio['routes']:,} routes,"
+                f" {studio['conflicts']:,} conflicts)"
+            )
         parts.append(
             f"{name} {studio['devices']} devices x {studio['ports_per_device']} ports, "
-            f"{studio['points']} points, {studio['linked_ports']} linked{shown}"
+            f"{studio['points']} points, {studio['linked_ports']} linked{patch}{shown}"
         )
     return "; ".join(parts)
 

@@ -1,20 +1,29 @@
 """`python -m bench.run`: load Pepper with wrk next to ceilings measured in the same run.
 
-It seeds two studios, serves each with one uvicorn worker, and serves a bare FastAPI app
-(bench/ceiling_app.py) the same way: same flags, same wrk load (8 connections, 2 threads), same
-warm-up. Pepper scenarios:
+It seeds four studios (bench/seed.py), serves each with one uvicorn worker of its own, one
+studio at a time, and serves a bare FastAPI app (bench/ceiling_app.py) the same way: same flags,
+same wrk load (8 connections, 2 threads), same warm-up. Pepper scenarios:
   a. GET /state of the small studio (30 devices x 8 ports, 96 points, about 27 kB)
   b. the same with a matching If-None-Match: 304 (skipped if the server sends no ETag)
   c. GET /state of the large studio (1,000 devices x 16 ports, 4,000 points), its own server
   d. random concurrent POST /ports/{id}/link on the small studio (bench/relink.lua)
   e. scenario a again while 100 /events streams are open on the same process
+  f. GET /state of bays-flat: the bays studio's 1,000 devices x 16 ports and 4,032 points
+     (4,032 ports wired), same names and wiring, but no bays and no cables; its own server
+  g. GET /state of bays: 42 bays x 48 channels (a point in each slot), those devices and
+     ports, 2,000 patch cables; its own server, which also serves h and i
+  h. GET /signal-flow of bays
+  i. the same with a matching If-None-Match: 304
 Ceilings (bench/ceiling_app.py):
   k1/k2. the small studio's /state body as a constant, from a `def` / `async def` endpoint
   k3/k4. one prepared SELECT 1 on a pool of 10 autocommit connections, psycopg_pool's
          ConnectionPool in a `def` endpoint / AsyncConnectionPool in an `async def` one
-Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d), so the VM's drift in speed
-touches both sides of a ratio alike. Ratios of requests/s, with the project's targets:
-  b / k3 >= 0.9 (stretch: b / k4 >= 0.8), a / k1 >= 0.4, a / k2, d / k3; and d has no non-2xx.
+Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d, f g), so the VM's drift in
+speed touches both sides of a ratio alike. Ratios of requests/s, with the project's targets:
+  b / k3 >= 0.9 (stretch: b / k4 >= 0.8), a / k1 >= 0.4, a / k2, d / k3; and d has no non-2xx;
+  g / f >= 0.8 (what bays and cables cost /state).
+Other targets: h >= 10 requests/s with p99 under 1 s; the bays server's peak RSS since its start
+(warm-ups and f-i's loads included) under 200 MB.
 Timed checks (bench/live.py; reported, not asserted):
   events    two Pepper processes on the small studio: a stream held on B, 30 links POSTed to A
             one by one; min/median/max of write sent -> event received
@@ -33,8 +42,11 @@ Environment:
                       checks need processes of the benchmark's own and are skipped; the SELECT 1
                       ceilings need BENCH_DATABASE_URL and are skipped without it.
   BENCH_LARGE_URL     with BENCH_URL: the server for scenario c (skipped without it)
+  BENCH_BAYS_URL, BENCH_BAYS_FLAT_URL
+                      with BENCH_URL: the servers for g-i and for f (skipped without them);
+                      seed them with `python -m bench.seed URL bays` (or bays-flat)
 
-At the defaults the whole run takes about three minutes. Results: three tables on stdout
+At the defaults the whole run takes about four minutes. Results: three tables on stdout
 (scenarios, ratios and targets, timed checks), bench/results/latest.json and latest.md, and
 beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed;
 a missed target is reported, not an error. The machine has 2 cores and other work on it moves
@@ -44,6 +56,7 @@ each scenario gets the share of the CPUs that other processes took while it was 
 """
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -74,6 +87,9 @@ from bench.report import (
     Scenario,
     ScenarioResult,
     assess_no_failures,
+    assess_p99,
+    assess_peak_rss,
+    assess_rate,
     assess_ratio,
     build_payload,
     cpu_busy_percent,
@@ -84,7 +100,7 @@ from bench.report import (
     render_table,
     write_results,
 )
-from bench.seed import LARGE, SMALL, Studio, drop_database, prepare
+from bench.seed import BAYS, BAYS_FLAT, LARGE, SMALL, Studio, drop_database, prepare
 from bench.server import ApiServer, external_server, get, started_server
 from bench.wrk import RELINK_SCRIPT, STATUS_SCRIPT, require_wrk, run_wrk
 from scripts.embedded_db import start_server
@@ -99,6 +115,12 @@ STATE_LARGE = Scenario("c", "/state large", LARGE.name)
 RELINK_SMALL = Scenario("d", "random relink small", SMALL.name)
 STREAMS = 100
 STATE_SMALL_STREAMS = Scenario("e", f"/state small, {STREAMS} /events open", SMALL.name)
+STATE_BAYS_FLAT = Scenario("f", "/state bays-flat", BAYS_FLAT.name)
+STATE_BAYS = Scenario("g", "/state bays", BAYS.name)
+SIGNAL_FLOW = Scenario("h", "/signal-flow bays", BAYS.name)
+SIGNAL_FLOW_NOT_MODIFIED = Scenario(
+    "i", "/signal-flow bays, If-None-Match", BAYS.name, also_ok=frozenset({304})
+)
 
 CEILING = "ceiling"
 CEILING_APP = "bench.ceiling_app:app"
@@ -113,7 +135,12 @@ RATIOS = (
     Ratio("/state small / sync constant", "a", "k1", target=0.4),
     Ratio("/state small / async constant", "a", "k2"),
     Ratio("relinking / sync round trip", "d", "k3"),
+    Ratio("/state bays / bays-flat", "g", "f", target=0.8),
 )
+# The bays studio's own targets.
+SIGNAL_FLOW_MIN_RPS = 10
+SIGNAL_FLOW_MAX_P99_MS = 1000
+BAYS_MAX_RSS_MB = 200
 
 EVENT_WRITES = 30
 SHUTDOWN_STREAMS = 50
@@ -130,6 +157,8 @@ class Config:
     database_url: str | None
     bench_url: str | None
     bench_large_url: str | None
+    bench_bays_url: str | None
+    bench_bays_flat_url: str | None
 
     @classmethod
     def from_env(cls) -> "Config":
@@ -146,6 +175,8 @@ class Config:
             database_url=os.environ.get("BENCH_DATABASE_URL") or None,
             bench_url=os.environ.get("BENCH_URL") or None,
             bench_large_url=os.environ.get("BENCH_LARGE_URL") or None,
+            bench_bays_url=os.environ.get("BENCH_BAYS_URL") or None,
+            bench_bays_flat_url=os.environ.get("BENCH_BAYS_FLAT_URL") or None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -156,7 +187,18 @@ class Config:
             "database": "BENCH_DATABASE_URL" if self.database_url else "embedded",
             "bench_url": self.bench_url,
             "bench_large_url": self.bench_large_url,
+            "bench_bays_url": self.bench_bays_url,
+            "bench_bays_flat_url": self.bench_bays_flat_url,
         }
+
+    def given_url(self, studio: Studio) -> str | None:
+        """The running server BENCH_URL and its siblings name for `studio`, if any."""
+        return {
+            SMALL.name: self.bench_url,
+            LARGE.name: self.bench_large_url,
+            BAYS.name: self.bench_bays_url,
+            BAYS_FLAT.name: self.bench_bays_flat_url,
+        }[studio.name]
 
 
 def log(message: str) -> None:
@@ -207,7 +249,7 @@ def api_for(config: Config, studio: Studio, database_url: str | None) -> Iterato
         with started_server(database_url, RESULTS_DIR / f"server-{studio.name}.log") as server:
             yield server
         return
-    url = config.bench_url if studio is SMALL else config.bench_large_url
+    url = config.given_url(studio)
     assert url is not None
     with external_server(url) as server:
         yield server
@@ -257,15 +299,18 @@ def measure(
     return measured
 
 
-def not_modified(server: ApiServer, config: Config) -> ScenarioResult:
-    """Scenario b: /state with the ETag the server just sent, as a polling browser would."""
-    etag = get(server.url("/state")).headers.get("ETag")
+def not_modified(
+    server: ApiServer,
+    config: Config,
+    scenario: Scenario = STATE_SMALL_NOT_MODIFIED,
+    path: str = "/state",
+) -> ScenarioResult:
+    """Scenarios b and i: `path` with the ETag the server just sent, as a polling browser would."""
+    etag = get(server.url(path)).headers.get("ETag")
     if etag is None:
-        return ScenarioResult(
-            STATE_SMALL_NOT_MODIFIED, skipped="GET /state sent no ETag header (no ETag support)"
-        )
-    check = get(server.url("/state"), {"If-None-Match": etag}).status
-    result = measure(server, STATE_SMALL_NOT_MODIFIED, config, headers=(f"If-None-Match: {etag}",))
+        return ScenarioResult(scenario, skipped=f"GET {path} sent no ETag header (no ETag support)")
+    check = get(server.url(path), {"If-None-Match": etag}).status
+    result = measure(server, scenario, config, path=path, headers=(f"If-None-Match: {etag}",))
     if check != 304:
         result.notes.append(f"a matching If-None-Match was answered {check}, not 304")
     return result
@@ -326,6 +371,62 @@ def run_small(
     return results, streams_result
 
 
+def bays_servers_given(config: Config, databases: dict[str, str | None]) -> dict[str, str | None]:
+    """Why f or g-i cannot run (by studio name), or None where they can."""
+    return {
+        studio.name: None
+        if databases[studio.name] is not None or config.given_url(studio) is not None
+        else f"BENCH_URL given without {variable}"
+        for studio, variable in ((BAYS_FLAT, "BENCH_BAYS_FLAT_URL"), (BAYS, "BENCH_BAYS_URL"))
+    }
+
+
+def run_bays(
+    config: Config, databases: dict[str, str | None], studios: dict[str, dict[str, Any]]
+) -> tuple[list[ScenarioResult], float | None]:
+    """The bays studio's scenarios, after bays-flat's /state for comparison, each studio on a
+    server of its own, one at a time. Returns the results and the bays server's peak RSS since
+    its start (None for a server the benchmark did not start).
+
+    Later scenarios on the bays studio go here too: reads on the same server, after these;
+    anything that changes the studio (applying scenes, importing, reverting history) on a copy
+    of its own (`bench.seed.clone`, once this server has stopped), so these figures and the
+    ETag of i stay the seeded studio's.
+    """
+    skipped = bays_servers_given(config, databases)
+    bays_scenarios = (STATE_BAYS, SIGNAL_FLOW, SIGNAL_FLOW_NOT_MODIFIED)
+    results: list[ScenarioResult] = []
+    if skipped[BAYS_FLAT.name]:
+        results.append(ScenarioResult(STATE_BAYS_FLAT, skipped=skipped[BAYS_FLAT.name]))
+    else:
+        with api_for(config, BAYS_FLAT, databases[BAYS_FLAT.name]) as server:
+            studios[BAYS_FLAT.name] = describe(BAYS_FLAT, server, state_body(server))
+            results.append(measure(server, STATE_BAYS_FLAT, config))
+    if skipped[BAYS.name]:
+        results += [
+            ScenarioResult(scenario, skipped=skipped[BAYS.name]) for scenario in bays_scenarios
+        ]
+        return results, None
+    with api_for(config, BAYS, databases[BAYS.name]) as server:
+        description = describe(BAYS, server, state_body(server))
+        flow = get(server.url("/signal-flow"), timeout=60)
+        if flow.status != 200:
+            raise RuntimeError(f"GET /signal-flow answered {flow.status}: {flow.body[:200]!r}")
+        answer = json.loads(flow.body)
+        description |= {
+            "signal_flow_bytes": len(flow.body),
+            "routes": len(answer["routes"]),
+            "conflicts": len(answer["conflicts"]),
+        }
+        studios[BAYS.name] = description
+        results += [
+            measure(server, STATE_BAYS, config),
+            measure(server, SIGNAL_FLOW, config, path="/signal-flow"),
+            not_modified(server, config, SIGNAL_FLOW_NOT_MODIFIED, "/signal-flow"),
+        ]
+        return results, server.peak_since_start_mb()
+
+
 def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[Check]:
     """Event latency from `pepper` to a second process, then that process's shutdown."""
     if database_url is None:
@@ -358,10 +459,11 @@ def run_benchmark(
     if busy > BUSY_WARNING_PCT:
         log(f"warning: the CPUs were {busy}% busy before the run; figures may be disturbed")
     admin_url = database_server(stack, config)
-    databases: dict[str, str | None] = {SMALL.name: None, LARGE.name: None}
+    studios_seeded = (SMALL, LARGE, BAYS_FLAT, BAYS)
+    databases: dict[str, str | None] = {studio.name: None for studio in studios_seeded}
     if config.bench_url is None:
         assert admin_url is not None
-        for studio in (SMALL, LARGE):
+        for studio in studios_seeded:
             databases[studio.name] = prepare_studio(stack, admin_url, studio)
     # SELECT 1 needs no tables: any database of the server will do.
     ceiling_database = databases[SMALL.name] or admin_url
@@ -396,11 +498,18 @@ def run_benchmark(
         with api_for(config, LARGE, databases[LARGE.name]) as server:
             studios[LARGE.name] = describe(LARGE, server, state_body(server))
             results.append(measure(server, STATE_LARGE, config))
+    bays, bays_peak_mb = run_bays(config, databases, studios)
+    results += bays
 
     results.sort(key=lambda result: result.scenario.key)
-    relinking = next(result for result in results if result.scenario is RELINK_SMALL)
+    by_scenario = {result.scenario: result for result in results}
     assessments = [assess_ratio(ratio, results) for ratio in RATIOS]
-    assessments.append(assess_no_failures("relinking: no non-2xx", relinking))
+    assessments += [
+        assess_no_failures("relinking: no non-2xx", by_scenario[RELINK_SMALL]),
+        assess_rate("/signal-flow bays: requests/s", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MIN_RPS),
+        assess_p99("/signal-flow bays: p99", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MAX_P99_MS),
+        assess_peak_rss("bays server: peak RSS", "g-i, since start", bays_peak_mb, BAYS_MAX_RSS_MB),
+    ]
     payload = build_payload(
         machine=machine_info(admin_url, busy),
         config=config.to_json(),
@@ -413,7 +522,7 @@ def run_benchmark(
 
 
 def describe(studio: Studio, server: ApiServer, body: bytes) -> dict[str, Any]:
-    return {
+    description = {
         "devices": studio.devices,
         "ports_per_device": studio.ports_per_device,
         "points": studio.points,
@@ -421,6 +530,11 @@ def describe(studio: Studio, server: ApiServer, body: bytes) -> dict[str, Any]:
         "state_bytes": len(body),
         "server": server.base_url if server.process is None else "started by the benchmark",
     }
+    if studio.layout is not None:
+        # As the API shows them: a studio that did not come out as seeded is seen here.
+        state = json.loads(body)
+        description |= {"bays": len(state["bays"]), "cables": len(state["cables"])}
+    return description
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -72,6 +72,8 @@ class ApiServer:
     def __init__(self, base_url: str, process: subprocess.Popen[bytes] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.process = process
+        # The highest VmHWM read before a reset: with it, the peak since start survives resets.
+        self._peak_before_resets_mb = 0.0
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -84,6 +86,9 @@ class ApiServer:
         """
         if self.process is None:
             return False
+        memory = self.memory()
+        if memory is not None:
+            self._peak_before_resets_mb = max(self._peak_before_resets_mb, memory.peak_mb)
         try:
             Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
         except OSError:
@@ -99,6 +104,12 @@ class ApiServer:
             if name in ("VmHWM", "VmRSS"):
                 fields[name] = int(value.split()[0]) / 1024  # reported in kB
         return Memory(peak_mb=fields["VmHWM"], rss_mb=fields["VmRSS"])
+
+    def peak_since_start_mb(self) -> float | None:
+        """The most resident memory the process held at any time since it started (warm-ups
+        and requests between scenarios included), in MB."""
+        memory = self.memory()
+        return None if memory is None else max(self._peak_before_resets_mb, memory.peak_mb)
 
 
 @contextmanager
