@@ -184,12 +184,13 @@ async def relink(
         raise Conflict(POINT_TAKEN)
     moving = [port_id for port_id in targets if locked[port_id].patchbay_id != targets[port_id]]
     shown = {port_id: locked[port_id].json for port_id in targets}
-    # The unique constraint is checked row by row, so a point must be empty before a port moves
-    # in: free the losers, and the moving ports that hold a point another moving port takes
-    # (a swap). Only those: a row updated twice in one transaction makes PostgreSQL check its
-    # foreign key again, which takes a key-share lock on its device (see delete_device).
+    # Free the losers and the ports that are unlinked. The unique constraint is checked row by
+    # row, so a point must be empty before a port moves in: free first a moving port whose
+    # point another moving port takes (a swap). No other: a row updated twice in one
+    # transaction makes PostgreSQL check its foreign key again, which takes a key-share lock on
+    # its device (see delete_device).
     wanted = {targets[port_id] for port_id in moving}
-    freed = losers + [p for p in moving if locked[p].patchbay_id in wanted]
+    freed = losers + [p for p in moving if targets[p] is None or locked[p].patchbay_id in wanted]
     if freed:
         shown.update(await _rows(conn, _FREE_PORTS, {"ids": freed}))
     filled = [port_id for port_id in moving if targets[port_id] is not None]
