@@ -55,30 +55,44 @@ DEVICE_DELETED = json_object(id="d.id", name="d.name", type="d.type")
 
 
 # --- Part D shapes ------------------------------------------------------------------------------
-def _slot(row: str) -> str:
-    """The id of the point in a row ('top' or 'bottom') of channel `c`, or null."""
+def _slot_join(row: str) -> str:
+    """The point in a row ('top' or 'bottom') of channel `c`, as the alias `row`, if any."""
     return (
-        "(SELECT pp.id FROM patchbay_points pp WHERE pp.bay_id = c.bay_id"
-        f" AND pp.bay_channel = c.number AND pp.bay_row = '{row}')"
+        f" LEFT JOIN patchbay_points {row} ON {row}.bay_id = c.bay_id"
+        f" AND {row}.bay_channel = c.number AND {row}.bay_row = '{row}'"
     )
 
 
 CHANNEL = json_object(
-    number="c.number", mode="c.mode", top_point_id=_slot("top"), bottom_point_id=_slot("bottom")
+    number="c.number", mode="c.mode", top_point_id="top.id", bottom_point_id="bottom.id"
 )
 BAY = json_object(
     id="b.id",
     name="b.name",
     description="b.description",
-    channels=array(CHANNEL, "bay_channels c WHERE c.bay_id = b.id", "c.number"),
+    channels=array(
+        CHANNEL,
+        "bay_channels c" + _slot_join("top") + _slot_join("bottom") + " WHERE c.bay_id = b.id",
+        "c.number",
+    ),
 )
+
+
 # A cable's points in the order they were given.
-CABLE = json_object(
-    id="k.id",
-    points="(SELECT json_agg(e.point_id ORDER BY e.end_number) FROM cable_ends e"
-    " WHERE e.cable_id = k.id)",
-    label="k.label",
-    color="k.color",
+def _cable(points: str) -> str:
+    return json_object(id="k.id", points=points, label="k.label", color="k.color")
+
+
+# One cable `k`, its ends looked up.
+CABLE = _cable(
+    "(SELECT json_agg(e.point_id ORDER BY e.end_number) FROM cable_ends e"
+    " WHERE e.cable_id = k.id)"
+)
+# Every cable joined to its two ends (a committed cable has exactly two): for lists, where one
+# join costs less than a lookup per cable.
+CABLES_WITH_ENDS = (
+    "cables k JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1"
+    " JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2"
 )
 
 # A scene: its own fields, then its content (captured by PATCH below).
@@ -115,8 +129,7 @@ PATCH = json_object(
         json_object(
             points="json_build_array(a.point_id, b.point_id)", label="k.label", color="k.color"
         ),
-        "cables k JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1"
-        " JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2",
+        CABLES_WITH_ENDS,
         "k.id",
     ),
     modes=array(
@@ -129,7 +142,7 @@ PATCH = json_object(
 POINTS = array(POINT, "patchbay_points pp", "pp.id")
 DEVICES = array(DEVICE, "devices d", "d.id")
 BAYS = array(BAY, "bays b", "b.id")
-CABLES = array(CABLE, "cables k", "k.id")
+CABLES = array(_cable("json_build_array(a.point_id, b.point_id)"), CABLES_WITH_ENDS, "k.id")
 SCENES = array(SCENE_SUMMARY, "scenes s", "s.id")
 
 # --- Whole reads --------------------------------------------------------------------------------

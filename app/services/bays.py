@@ -9,7 +9,7 @@ from app.core.errors import (
     NotFound,
 )
 from app.db.pool import Connection
-from app.db.shapes import BAY
+from app.db.shapes import GET_BAY
 from app.schemas.bay import BayCreate, BayUpdate, ChannelModes, ChannelSlots
 from app.services.locks import lock_bay, lock_points, points_in_use
 
@@ -26,7 +26,6 @@ _INSERT_POINTS = """
            (VALUES (1, 'top', 'T'), (2, 'bottom', 'B')) AS jack(position, row, suffix)
      ORDER BY n, jack.position
 """
-_GET_BAY = f"SELECT {BAY}::text FROM bays b WHERE b.id = %(id)s"
 _UPDATE_BAY = """
     UPDATE bays SET name = coalesce(%(name)s, name),
                     description = coalesce(%(description)s, description)
@@ -55,7 +54,7 @@ _DELETE_BAY = "DELETE FROM bays WHERE id = %(id)s"
 
 
 async def bay_json(conn: Connection, bay_id: int) -> str:
-    row = await (await conn.execute(_GET_BAY, {"id": bay_id})).fetchone()
+    row = await (await conn.execute(GET_BAY, {"id": bay_id})).fetchone()
     assert row is not None, "the bay is locked or was just made, so it exists"
     return str(row[0])
 

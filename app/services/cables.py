@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from app.core.errors import CABLE_NOT_FOUND, JACK_PATCHED, Conflict, NotFound
 from app.db.pool import Connection
-from app.db.shapes import CABLE
+from app.db.shapes import CABLE, GET_CABLE
 from app.schemas.cable import CableCreate, CableUpdate
 from app.services.locks import lock_cable, lock_points
 
@@ -28,7 +28,6 @@ _RELABEL = """
            AS given(id, label, color)
      WHERE k.id = given.id
 """
-_GET_CABLE = f"SELECT {CABLE}::text FROM cables k WHERE k.id = %(id)s"
 _UPDATE_CABLE = f"""
     UPDATE cables k SET label = coalesce(%(label)s, label),
                         color = CASE WHEN %(set_color)s THEN %(color)s ELSE color END
@@ -38,7 +37,7 @@ _ENDS = "SELECT point_id FROM cable_ends WHERE cable_id = %(id)s"
 
 
 async def cable_json(conn: Connection, cable_id: int) -> str:
-    row = await (await conn.execute(_GET_CABLE, {"id": cable_id})).fetchone()
+    row = await (await conn.execute(GET_CABLE, {"id": cable_id})).fetchone()
     if row is None:
         raise NotFound(CABLE_NOT_FOUND)
     return str(row[0])
