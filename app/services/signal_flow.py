@@ -8,6 +8,7 @@ takes a shortest path and the same studio always gives the same answer.
 
 import json
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,9 @@ class Studio:
 
     edges: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     outputs: list[tuple[str, int]] = field(default_factory=list)  # (port, point), /state order
-    inputs: list[tuple[str, int]] = field(default_factory=list)
+    # Each point's ports, with their place in /state order.
+    inputs_at: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
+    outputs_at: dict[int, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
     def read(cls, snapshot: dict[str, Any]) -> "Studio":
@@ -71,9 +74,12 @@ class Studio:
         for mode, top, bottom in snapshot["channels"]:
             if joined(mode, top in plugged, bottom in plugged):
                 studio.join(top, bottom)
-        for port_id, port_type, point in snapshot["ports"]:
-            wired = studio.outputs if port_type == PortType.OUTPUT else studio.inputs
-            wired.append((port_id, point))
+        for order, (port_id, port_type, point) in enumerate(snapshot["ports"]):
+            if port_type == PortType.OUTPUT:
+                studio.outputs.append((port_id, point))
+                studio.outputs_at[point].append((order, port_id))
+            else:
+                studio.inputs_at[point].append((order, port_id))
         return studio
 
     def join(self, a: int, b: int) -> None:
@@ -92,6 +98,14 @@ class Studio:
                     queue.append(neighbour)
         return before
 
+    def wired_in(
+        self, net: Iterable[int], at: dict[int, list[tuple[int, str]]]
+    ) -> list[tuple[str, int]]:
+        """The ports wired to the net's points (inputs or outputs, as `at` says), in /state
+        order, each with its point."""
+        found = [(order, port, point) for point in net for order, port in at.get(point, ())]
+        return [(port, point) for _, port, point in sorted(found)]
+
 
 def _via(before: dict[int, int | None], end: int) -> list[int]:
     path = [end]
@@ -106,21 +120,22 @@ def signal_flow(snapshot: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     studio = Studio.read(snapshot)
     routes: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
-    seen_nets: set[int] = set()
+    # A net is named by its lowest point; its inputs are looked up once.
+    inputs_of_net: dict[int, list[tuple[str, int]]] = {}
     for source, start in studio.outputs:
         before = studio.paths_from(start)
+        net = min(before)
+        if net not in inputs_of_net:
+            inputs_of_net[net] = studio.wired_in(before, studio.inputs_at)
+            meeting = studio.wired_in(before, studio.outputs_at)
+            if len(meeting) > 1:
+                conflicts.append(
+                    {"port_ids": [port for port, _ in meeting], "point_ids": sorted(before)}
+                )
         routes += [
             {"from_port_id": source, "to_port_id": target, "via": _via(before, end)}
-            for target, end in studio.inputs
-            if end in before
+            for target, end in inputs_of_net[net]
         ]
-        net = min(before)  # a net is named by its lowest point
-        if net in seen_nets:
-            continue
-        seen_nets.add(net)
-        meeting = [port for port, point in studio.outputs if point in before]
-        if len(meeting) > 1:
-            conflicts.append({"port_ids": meeting, "point_ids": sorted(before)})
     return {"routes": routes, "conflicts": conflicts}
 
 
