@@ -85,8 +85,7 @@ def _cable(points: str) -> str:
 
 # One cable `k`, its ends looked up.
 CABLE = _cable(
-    "(SELECT json_agg(e.point_id ORDER BY e.end_number) FROM cable_ends e"
-    " WHERE e.cable_id = k.id)"
+    "(SELECT json_agg(e.point_id ORDER BY e.end_number) FROM cable_ends e WHERE e.cable_id = k.id)"
 )
 # Every cable joined to its two ends (a committed cable has exactly two): for lists, where one
 # join costs less than a lookup per cable.
