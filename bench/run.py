@@ -72,6 +72,7 @@ from types import FrameType
 from typing import Any
 
 from bench import cpu
+from bench.history import STORAGE_TITLE, disable_history, footprint, storage_check
 from bench.live import (
     Streams,
     event_latency,
@@ -86,6 +87,7 @@ from bench.report import (
     Ratio,
     Scenario,
     ScenarioResult,
+    assess_bytes,
     assess_no_failures,
     assess_p99,
     assess_peak_rss,
@@ -100,7 +102,7 @@ from bench.report import (
     render_table,
     write_results,
 )
-from bench.seed import BAYS, BAYS_FLAT, LARGE, SMALL, Studio, drop_database, prepare
+from bench.seed import BAYS, BAYS_FLAT, LARGE, SMALL, Studio, clone, drop_database, prepare
 from bench.server import ApiServer, external_server, get, started_server
 from bench.wrk import RELINK_SCRIPT, STATUS_SCRIPT, require_wrk, run_wrk
 from scripts.embedded_db import start_server
@@ -121,6 +123,9 @@ SIGNAL_FLOW = Scenario("h", "/signal-flow bays", BAYS.name)
 SIGNAL_FLOW_NOT_MODIFIED = Scenario(
     "i", "/signal-flow bays, If-None-Match", BAYS.name, also_ok=frozenset({304})
 )
+RELINK_NO_HISTORY = Scenario("j", "random relink small, history triggers off", "small-no-history")
+# Copies of seeded studios, for what changes them (dropped at the end like the studios).
+NO_HISTORY_DATABASE = "pepper_bench_small_no_history"
 
 CEILING = "ceiling"
 CEILING_APP = "bench.ceiling_app:app"
@@ -136,11 +141,14 @@ RATIOS = (
     Ratio("/state small / async constant", "a", "k2"),
     Ratio("relinking / sync round trip", "d", "k3"),
     Ratio("/state bays / bays-flat", "g", "f", target=0.8),
+    Ratio("relinking: history recorded / off", "d", "j", target=0.75),
 )
 # The bays studio's own targets.
 SIGNAL_FLOW_MIN_RPS = 10
 SIGNAL_FLOW_MAX_P99_MS = 1000
 BAYS_MAX_RSS_MB = 200
+# History (d / j).
+HISTORY_MAX_BYTES_PER_ENTRY = 2000
 
 EVENT_WRITES = 30
 SHUTDOWN_STREAMS = 50
@@ -316,12 +324,41 @@ def not_modified(
     return result
 
 
-def relink(server: ApiServer, config: Config) -> ScenarioResult:
+def relink(server: ApiServer, config: Config, scenario: Scenario = RELINK_SMALL) -> ScenarioResult:
     args = (str(config.seed), str(SMALL.devices), str(SMALL.ports_per_device), str(SMALL.points))
     # wrk needs a path in the URL; the script builds each request's own.
-    return measure(
-        server, RELINK_SMALL, config, path="/ports", script=RELINK_SCRIPT, script_args=args
-    )
+    return measure(server, scenario, config, path="/ports", script=RELINK_SCRIPT, script_args=args)
+
+
+@dataclass
+class History:
+    """Scenario j, and what d's history took on disk."""
+
+    without: ScenarioResult
+    storage: Check
+    bytes_per_entry: float | None = None
+
+
+def relink_and_history(
+    pepper: ApiServer,
+    config: Config,
+    database_url: str | None,
+    no_history: ApiServer | None,
+) -> tuple[ScenarioResult, History]:
+    """Scenario d, with the growth of its studio's history measured around it (warm-up
+    included), then the same load, same seed, on the copy whose history triggers are off (j)."""
+    if database_url is None or no_history is None:
+        reason = "no database of the benchmark's own (BENCH_URL)"
+        skipped = History(
+            ScenarioResult(RELINK_NO_HISTORY, skipped=reason),
+            Check("history", STORAGE_TITLE, "", skipped=reason),
+        )
+        return relink(pepper, config), skipped
+    before = footprint(database_url)
+    with_history = relink(pepper, config)
+    storage, per_entry = storage_check(database_url, before)
+    without = relink(no_history, config, RELINK_NO_HISTORY)
+    return with_history, History(without, storage, per_entry)
 
 
 def with_streams(
@@ -347,11 +384,18 @@ def ceiling(
 
 
 def run_small(
-    pepper: ApiServer, ceilings: ApiServer, config: Config, *, has_database: bool
-) -> tuple[list[ScenarioResult], Check]:
+    pepper: ApiServer,
+    ceilings: ApiServer,
+    config: Config,
+    *,
+    has_database: bool,
+    database_url: str | None,
+    no_history: ApiServer | None,
+) -> tuple[list[ScenarioResult], Check, History]:
     """Pepper's small-studio scenarios, each next to the ceilings it is compared with.
 
     Re-linking goes last: it changes the studio, and with it the ETag scenario b relies on.
+    The same re-linking with history off (j, on a copy of the studio) follows it.
     """
     no_database = None if has_database else "no database (BENCH_URL without BENCH_DATABASE_URL)"
     state = measure(pepper, STATE_SMALL, config)
@@ -366,9 +410,10 @@ def run_small(
         not_modified(pepper, config),
         ceiling(ceilings, SELECT1_SYNC, "/select1/sync", config, skip=no_database),
         ceiling(ceilings, SELECT1_ASYNC, "/select1/async", config, skip=no_database),
-        relink(pepper, config),
     ]
-    return results, streams_result
+    with_history, history = relink_and_history(pepper, config, database_url, no_history)
+    results.append(with_history)
+    return results, streams_result, history
 
 
 def bays_servers_given(config: Config, databases: dict[str, str | None]) -> dict[str, str | None]:
@@ -427,6 +472,12 @@ def run_bays(
         return results, server.peak_since_start_mb()
 
 
+def copy_of(stack: ExitStack, admin_url: str, studio: Studio, name: str) -> str:
+    log(f"copying {studio.database} to {name}")
+    on_exit(stack, f"drop {name}", lambda: drop_database(admin_url, name))
+    return clone(admin_url, studio, name)
+
+
 def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[Check]:
     """Event latency from `pepper` to a second process, then that process's shutdown."""
     if database_url is None:
@@ -452,6 +503,22 @@ def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[C
     return [latency, shutdown]
 
 
+@contextmanager
+def without_history(
+    stack: ExitStack, admin_url: str | None, databases: dict[str, str | None]
+) -> Iterator[ApiServer | None]:
+    """A server on a copy of the small studio whose history triggers are off (scenario j);
+    None when the benchmark has no database of its own. The copy is made before the small
+    studio's server connects to it."""
+    if admin_url is None or databases[SMALL.name] is None:
+        yield None
+        return
+    url = copy_of(stack, admin_url, SMALL, NO_HISTORY_DATABASE)
+    disable_history(url)
+    with started_server(url, RESULTS_DIR / "server-small-no-history.log") as server:
+        yield server
+
+
 def run_benchmark(
     stack: ExitStack, config: Config
 ) -> tuple[dict[str, Any], list[ScenarioResult], list[Assessment], list[Check]]:
@@ -472,7 +539,10 @@ def run_benchmark(
     results: list[ScenarioResult] = []
     # The ceiling app is up beside the small studio's server, so that what is compared can run
     # back to back (the idle one costs no CPU); otherwise one server at a time is loaded.
-    with api_for(config, SMALL, databases[SMALL.name]) as server:
+    with (
+        without_history(stack, admin_url, databases) as no_history,
+        api_for(config, SMALL, databases[SMALL.name]) as server,
+    ):
         body = state_body(server)
         studios[SMALL.name] = describe(SMALL, server, body)
         # The constant ceilings send these very bytes.
@@ -484,12 +554,17 @@ def run_benchmark(
             app=CEILING_APP,
             env={"CEILING_BODY_FILE": str(body_file)},
         ) as ceilings:
-            small, streams = run_small(
-                server, ceilings, config, has_database=ceiling_database is not None
+            small, streams, history = run_small(
+                server,
+                ceilings,
+                config,
+                has_database=ceiling_database is not None,
+                database_url=databases[SMALL.name],
+                no_history=no_history,
             )
-        results += small
+        results += [*small, history.without]
         events, shutdown = second_process_checks(server, databases[SMALL.name])
-    checks = [events, streams, shutdown]
+    checks = [events, streams, shutdown, history.storage]
     if config.bench_url is not None and config.bench_large_url is None:
         results.append(
             ScenarioResult(STATE_LARGE, skipped="BENCH_URL given without BENCH_LARGE_URL")
@@ -509,12 +584,19 @@ def run_benchmark(
         assess_rate("/signal-flow bays: requests/s", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MIN_RPS),
         assess_p99("/signal-flow bays: p99", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MAX_P99_MS),
         assess_peak_rss("bays server: peak RSS", "g-i, since start", bays_peak_mb, BAYS_MAX_RSS_MB),
+        assess_bytes(
+            "history per re-link entry",
+            "d, on disk",
+            history.bytes_per_entry,
+            HISTORY_MAX_BYTES_PER_ENTRY,
+        ),
     ]
     payload = build_payload(
         machine=machine_info(admin_url, busy),
         config=config.to_json(),
         studios=studios,
         results=results,
+        timings=[],
         assessments=assessments,
         checks=checks,
     )
@@ -556,9 +638,9 @@ def main() -> int:
     print(render_assessments(assessments))
     print()
     print(render_checks(checks))
-    for path in write_results(RESULTS_DIR, payload, results, assessments, checks):
+    for path in write_results(RESULTS_DIR, payload, results, [], assessments, checks):
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
-    failed = [result for result in results if result.failures()]
+    failed = any(result.failures() for result in results)
     return 1 if failed else 0
 
 
