@@ -81,18 +81,21 @@ from bench.live import (
     shutdown_title,
     streams_check,
 )
+from bench.operations import SCENE_ROUNDS, csv_import, export_import, scene_recall
 from bench.report import (
     Assessment,
     Check,
     Ratio,
     Scenario,
     ScenarioResult,
+    Timing,
     assess_bytes,
     assess_no_failures,
     assess_p99,
     assess_peak_rss,
     assess_rate,
     assess_ratio,
+    assess_slowest,
     build_payload,
     cpu_busy_percent,
     machine_info,
@@ -100,9 +103,23 @@ from bench.report import (
     render_checks,
     render_notes,
     render_table,
+    render_timing_notes,
+    render_timings,
     write_results,
 )
-from bench.seed import BAYS, BAYS_FLAT, LARGE, SMALL, Studio, clone, drop_database, prepare
+from bench.seed import (
+    BAY_LAYOUT,
+    BAYS,
+    BAYS_FLAT,
+    LARGE,
+    SMALL,
+    Studio,
+    clone,
+    drop_database,
+    migrate,
+    prepare,
+    recreate_database,
+)
 from bench.server import ApiServer, external_server, get, started_server
 from bench.wrk import RELINK_SCRIPT, STATUS_SCRIPT, require_wrk, run_wrk
 from scripts.embedded_db import start_server
@@ -126,6 +143,9 @@ SIGNAL_FLOW_NOT_MODIFIED = Scenario(
 RELINK_NO_HISTORY = Scenario("j", "random relink small, history triggers off", "small-no-history")
 # Copies of seeded studios, for what changes them (dropped at the end like the studios).
 NO_HISTORY_DATABASE = "pepper_bench_small_no_history"
+SCENES_DATABASE = "pepper_bench_bays_scenes"
+EXPORT_DATABASE = "pepper_bench_bays_export"
+EMPTY_DATABASE = "pepper_bench_empty"
 
 CEILING = "ceiling"
 CEILING_APP = "bench.ceiling_app:app"
@@ -147,8 +167,12 @@ RATIOS = (
 SIGNAL_FLOW_MIN_RPS = 10
 SIGNAL_FLOW_MAX_P99_MS = 1000
 BAYS_MAX_RSS_MB = 200
-# History (d / j).
+# Scenes, history, export and import (s1-s2, d / j, x1-x4).
+SCENE_MAX_S = 0.5
 HISTORY_MAX_BYTES_PER_ENTRY = 2000
+EXPORT_MAX_S = 2
+IMPORT_MAX_S = 10
+EXPORT_IMPORT_MAX_RSS_MB = 250
 
 EVENT_WRITES = 30
 SHUTDOWN_STREAMS = 50
@@ -426,12 +450,23 @@ def bays_servers_given(config: Config, databases: dict[str, str | None]) -> dict
     }
 
 
+@dataclass
+class BaysRun:
+    results: list[ScenarioResult]
+    peak_mb: float | None  # the bays server's since its start (g-i)
+    timings: list[Timing]
+    export_peak_mb: float | None  # the export and import server's since its start (x1-x3)
+
+
 def run_bays(
-    config: Config, databases: dict[str, str | None], studios: dict[str, dict[str, Any]]
-) -> tuple[list[ScenarioResult], float | None]:
+    stack: ExitStack,
+    admin_url: str | None,
+    config: Config,
+    databases: dict[str, str | None],
+    studios: dict[str, dict[str, Any]],
+) -> BaysRun:
     """The bays studio's scenarios, after bays-flat's /state for comparison, each studio on a
-    server of its own, one at a time. Returns the results and the bays server's peak RSS since
-    its start (None for a server the benchmark did not start).
+    server of its own, one at a time; then the requests timed one at a time on copies of it.
 
     Later scenarios on the bays studio go here too: reads on the same server, after these;
     anything that changes the studio (applying scenes, importing, reverting history) on a copy
@@ -451,7 +486,7 @@ def run_bays(
         results += [
             ScenarioResult(scenario, skipped=skipped[BAYS.name]) for scenario in bays_scenarios
         ]
-        return results, None
+        return BaysRun(results, None, *on_copies(stack, admin_url, config, databases))
     with api_for(config, BAYS, databases[BAYS.name]) as server:
         description = describe(BAYS, server, state_body(server))
         flow = get(server.url("/signal-flow"), timeout=60)
@@ -469,13 +504,63 @@ def run_bays(
             measure(server, SIGNAL_FLOW, config, path="/signal-flow"),
             not_modified(server, config, SIGNAL_FLOW_NOT_MODIFIED, "/signal-flow"),
         ]
-        return results, server.peak_since_start_mb()
+        peak_mb = server.peak_since_start_mb()
+    return BaysRun(results, peak_mb, *on_copies(stack, admin_url, config, databases))
 
 
 def copy_of(stack: ExitStack, admin_url: str, studio: Studio, name: str) -> str:
     log(f"copying {studio.database} to {name}")
     on_exit(stack, f"drop {name}", lambda: drop_database(admin_url, name))
     return clone(admin_url, studio, name)
+
+
+def on_copies(
+    stack: ExitStack, admin_url: str | None, config: Config, databases: dict[str, str | None]
+) -> tuple[list[Timing], float | None]:
+    """s1-s2 and x1-x4 (bench/operations.py), each on a server of its own, on a copy of the
+    seeded bays studio (x4: on an empty one). Returns them and the export and import server's
+    peak RSS since its start."""
+    if admin_url is None or databases[BAYS.name] is None:
+        reason = "no database of the benchmark's own to copy (BENCH_URL)"
+        keys = (
+            ("s1", "GET /scenes/{id}/diff bays"),
+            ("s2", "POST /scenes/{id}/apply bays"),
+            ("x1", "GET /export bays"),
+            ("x2", "GET /export/patch-list.csv bays"),
+            ("x3", "POST /import bays"),
+            ("x4", "POST /import/patch-list.csv bays"),
+        )
+        return [Timing(key, title, BAYS.name, skipped=reason) for key, title in keys], None
+    warm_up = config.warmup_s > 0
+    scenes_url = copy_of(stack, admin_url, BAYS, SCENES_DATABASE)
+    with started_server(scenes_url, RESULTS_DIR / "server-bays-scenes.log") as server:
+        log(f"s1, s2. scenes 1,500 steps apart: {SCENE_ROUNDS} diffs and applies")
+        timings = scene_recall(
+            server,
+            scenes_url,
+            BAY_LAYOUT,
+            rounds=SCENE_ROUNDS,
+            warm_up=warm_up,
+            warn_above=OTHER_CPU_WARNING,
+        )
+    export_url = copy_of(stack, admin_url, BAYS, EXPORT_DATABASE)
+    with started_server(export_url, RESULTS_DIR / "server-bays-export.log") as server:
+        log("x1-x3. export, patch-list export, import")
+        exported, csv = export_import(server, warm_up=warm_up, warn_above=OTHER_CPU_WARNING)
+        export_peak_mb = server.peak_since_start_mb()
+    timings += exported
+    if csv is None:
+        title = "POST /import/patch-list.csv bays, into an empty studio"
+        timings.append(Timing("x4", title, BAYS.name, skipped="GET /export/patch-list.csv failed"))
+        return timings, export_peak_mb
+    log(f"creating {EMPTY_DATABASE}")
+    on_exit(stack, f"drop {EMPTY_DATABASE}", lambda: drop_database(admin_url, EMPTY_DATABASE))
+    empty_url = recreate_database(admin_url, EMPTY_DATABASE)
+    migrate(empty_url)
+    with started_server(empty_url, RESULTS_DIR / "server-empty.log") as server:
+        log("x4. patch-list import into an empty studio")
+        timings.append(csv_import(server, csv, warn_above=OTHER_CPU_WARNING))
+    return timings, export_peak_mb
 
 
 def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[Check]:
@@ -521,7 +606,7 @@ def without_history(
 
 def run_benchmark(
     stack: ExitStack, config: Config
-) -> tuple[dict[str, Any], list[ScenarioResult], list[Assessment], list[Check]]:
+) -> tuple[dict[str, Any], list[ScenarioResult], list[Timing], list[Assessment], list[Check]]:
     busy = cpu_busy_percent()
     if busy > BUSY_WARNING_PCT:
         log(f"warning: the CPUs were {busy}% busy before the run; figures may be disturbed")
@@ -573,8 +658,9 @@ def run_benchmark(
         with api_for(config, LARGE, databases[LARGE.name]) as server:
             studios[LARGE.name] = describe(LARGE, server, state_body(server))
             results.append(measure(server, STATE_LARGE, config))
-    bays, bays_peak_mb = run_bays(config, databases, studios)
-    results += bays
+    bays = run_bays(stack, admin_url, config, databases, studios)
+    results += bays.results
+    timings = bays.timings
 
     results.sort(key=lambda result: result.scenario.key)
     by_scenario = {result.scenario: result for result in results}
@@ -583,12 +669,25 @@ def run_benchmark(
         assess_no_failures("relinking: no non-2xx", by_scenario[RELINK_SMALL]),
         assess_rate("/signal-flow bays: requests/s", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MIN_RPS),
         assess_p99("/signal-flow bays: p99", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MAX_P99_MS),
-        assess_peak_rss("bays server: peak RSS", "g-i, since start", bays_peak_mb, BAYS_MAX_RSS_MB),
+        assess_peak_rss("bays server: peak RSS", "g-i, since start", bays.peak_mb, BAYS_MAX_RSS_MB),
+    ]
+    by_key = {timing.key: timing for timing in timings}
+    assessments += [
+        assess_slowest("scene diff, 1,500 steps", by_key["s1"], SCENE_MAX_S),
+        assess_slowest("scene apply, 1,500 steps", by_key["s2"], SCENE_MAX_S),
         assess_bytes(
             "history per re-link entry",
             "d, on disk",
             history.bytes_per_entry,
             HISTORY_MAX_BYTES_PER_ENTRY,
+        ),
+        assess_slowest("GET /export bays", by_key["x1"], EXPORT_MAX_S),
+        assess_slowest("POST /import bays", by_key["x3"], IMPORT_MAX_S),
+        assess_peak_rss(
+            "export/import server: peak RSS",
+            "x1-x3, since start",
+            bays.export_peak_mb,
+            EXPORT_IMPORT_MAX_RSS_MB,
         ),
     ]
     payload = build_payload(
@@ -596,11 +695,11 @@ def run_benchmark(
         config=config.to_json(),
         studios=studios,
         results=results,
-        timings=[],
+        timings=timings,
         assessments=assessments,
         checks=checks,
     )
-    return payload, results, assessments, checks
+    return payload, results, timings, assessments, checks
 
 
 def describe(studio: Studio, server: ApiServer, body: bytes) -> dict[str, Any]:
@@ -630,17 +729,22 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        payload, results, assessments, checks = run_benchmark(stack, config)
+        payload, results, timings, assessments, checks = run_benchmark(stack, config)
     print(render_table(results))
     for note in render_notes(results):
+        print(f"  {note}")
+    print()
+    print(render_timings(timings))
+    for note in render_timing_notes(timings):
         print(f"  {note}")
     print()
     print(render_assessments(assessments))
     print()
     print(render_checks(checks))
-    for path in write_results(RESULTS_DIR, payload, results, [], assessments, checks):
+    for path in write_results(RESULTS_DIR, payload, results, timings, assessments, checks):
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     failed = any(result.failures() for result in results)
+    failed = failed or any(timing.failures() for timing in timings)
     return 1 if failed else 0
 
 
