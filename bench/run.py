@@ -14,21 +14,34 @@ same wrk load (8 connections, 2 threads), same warm-up. Pepper scenarios:
      ports, 2,000 patch cables; its own server, which also serves h and i
   h. GET /signal-flow of bays
   i. the same with a matching If-None-Match: 304
+  j. scenario d on a copy of the small studio whose history triggers are disabled, its own
+     server, right after d with the same seed (bench/history.py)
+Single requests timed one at a time, each on a server of its own on a copy of the bays studio
+(bench/operations.py):
+  s1/s2. GET /scenes/{id}/diff and POST /scenes/{id}/apply between two scenes 1,500 steps apart
+         (250 + 250 cables, 500 ports moved), applied in turn: 10 rounds after one not counted
+  x1-x3. GET /export, GET /export/patch-list.csv (3 runs each), POST /import of that export
+         with dry_run=false over the same studio (2 runs)
+  x4.    POST /import/patch-list.csv of that patch list into an empty studio (1 run)
 Ceilings (bench/ceiling_app.py):
   k1/k2. the small studio's /state body as a constant, from a `def` / `async def` endpoint
   k3/k4. one prepared SELECT 1 on a pool of 10 autocommit connections, psycopg_pool's
          ConnectionPool in a `def` endpoint / AsyncConnectionPool in an `async def` one
-Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d, f g), so the VM's drift in
+Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d j, f g), so the VM's drift in
 speed touches both sides of a ratio alike. Ratios of requests/s, with the project's targets:
   b / k3 >= 0.9 (stretch: b / k4 >= 0.8), a / k1 >= 0.4, a / k2, d / k3; and d has no non-2xx;
-  g / f >= 0.8 (what bays and cables cost /state).
+  g / f >= 0.8 (what bays and cables cost /state); d / j >= 0.75 (what history costs a link).
 Other targets: h >= 10 requests/s with p99 under 1 s; the bays server's peak RSS since its start
-(warm-ups and f-i's loads included) under 200 MB.
+(warm-ups and f-i's loads included) under 200 MB; the slowest s1 and s2 under 500 ms, x1 under
+2 s, x3 under 10 s, the x1-x3 server's peak RSS under 250 MB; history's growth on disk during d
+under 2,000 bytes per entry.
 Timed checks (bench/live.py; reported, not asserted):
   events    two Pepper processes on the small studio: a stream held on B, 30 links POSTed to A
             one by one; min/median/max of write sent -> event received
   streams   e against a: p50, p99 and requests/s with and without the open streams
   shutdown  50 streams open on the second process, SIGTERM: seconds until it exits
+  history   what d's history entries take: growth of the history tables (indexes and TOAST
+            included) and their row data, per entry
 
 Environment:
   BENCH_DATABASE_URL  admin URL of a PostgreSQL to use, e.g. postgresql://postgres@127.0.0.1/postgres;
@@ -45,14 +58,17 @@ Environment:
   BENCH_BAYS_URL, BENCH_BAYS_FLAT_URL
                       with BENCH_URL: the servers for g-i and for f (skipped without them);
                       seed them with `python -m bench.seed URL bays` (or bays-flat)
+                      With BENCH_URL, j, s1-s2 and x1-x4 are skipped: they need copies of
+                      studios the benchmark seeded.
 
-At the defaults the whole run takes about four minutes. Results: three tables on stdout
-(scenarios, ratios and targets, timed checks), bench/results/latest.json and latest.md, and
+At the defaults the whole run takes about four minutes. Results: four tables on stdout
+(scenarios, single timed requests, ratios and targets, timed checks),
+bench/results/latest.json and latest.md, and
 beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed;
 a missed target is reported, not an error. The machine has 2 cores and other work on it moves
 the figures: how busy the CPUs were just before the run is recorded (a warning above 20%), and
-each scenario gets the share of the CPUs that other processes took while it was measured
-(bench/cpu.py; a note above 5%).
+each scenario (and each timed request's runs) gets the share of the CPUs that other processes
+took while it was measured (bench/cpu.py; a note above 5%).
 """
 
 import asyncio
