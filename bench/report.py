@@ -531,6 +531,8 @@ def render_markdown(
         "",
         render_checks(checks),
     ]
+    # A table without notes leaves two blank lines after it: keep one.
+    lines = [line for n, line in enumerate(lines) if line or not n or lines[n - 1]]
     return "\n".join(lines).rstrip() + "\n"
 
 
