@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import statistics
 import subprocess
 import time
 from collections.abc import Sequence
@@ -69,6 +70,69 @@ class ScenarioResult:
                 "failure_count": sum(self.failures().values()),
                 "socket_errors": self.wrk.socket_errors,
                 "other_cpu_pct": None if self.other_cpu is None else round(100 * self.other_cpu, 1),
+            }
+        if self.memory is not None:
+            data |= {
+                "peak_rss_mb": round(self.memory.peak_mb, 1),
+                "rss_after_mb": round(self.memory.rss_mb, 1),
+            }
+        return data
+
+
+@dataclass
+class Timing:
+    """A request timed one at a time (scenes, export, import): what each run took, no wrk load.
+
+    The runs are sequential, each waits for the one before; `memory` is the server's peak over
+    them (VmHWM reset before the first) and `other_cpu` the share of the CPUs other work took
+    meanwhile, as for a scenario.
+    """
+
+    key: str
+    title: str
+    studio: str
+    seconds: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    each: str = ""  # what one run moved or did, e.g. "1,500 steps", "1,835.7 kB"
+    memory: Memory | None = None
+    other_cpu: float | None = None
+    skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # more for latest.json
+
+    def record(self, seconds: float, status: int) -> None:
+        self.seconds.append(seconds)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def failures(self) -> dict[int, int]:
+        return {status: n for status, n in sorted(self.statuses.items()) if not 200 <= status < 300}
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def max_s(self) -> float | None:
+        return max(self.seconds) if self.seconds else None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "key": self.key,
+            "title": self.title,
+            "studio": self.studio,
+            "skipped": self.skipped,
+            "notes": self.notes,
+        }
+        if self.skipped is None:
+            data |= {
+                "runs_ms": [round(s * 1000, 1) for s in self.seconds],
+                "median_ms": None if self.median_s is None else round(self.median_s * 1000, 1),
+                "max_ms": None if self.max_s is None else round(self.max_s * 1000, 1),
+                "statuses": {str(status): n for status, n in self.statuses.items()},
+                "failure_count": sum(self.failures().values()),
+                "each": self.each,
+                "other_cpu_pct": None if self.other_cpu is None else round(100 * self.other_cpu, 1),
+                **self.data,
             }
         if self.memory is not None:
             data |= {
@@ -183,6 +247,45 @@ def _by_status(counts: dict[int, int]) -> str:
 
 def render_table(results: Sequence[ScenarioResult]) -> str:
     return _markdown_table(HEADERS, [_row(result) for result in results])
+
+
+TIMING_HEADERS = (
+    "operation",
+    "runs",
+    "median",
+    "max",
+    "responses",
+    "each",
+    "peak RSS MB",
+    "other CPU %",
+)
+
+
+def duration(seconds: float | None) -> str:
+    """Milliseconds under ten seconds, seconds above."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def _timing_row(timing: Timing) -> list[str]:
+    label = f"{timing.key}. {timing.title}"
+    if timing.skipped is not None:
+        return [label, "skipped", *["-"] * (len(TIMING_HEADERS) - 2)]
+    return [
+        label,
+        str(len(timing.seconds)),
+        duration(timing.median_s),
+        duration(timing.max_s),
+        _by_status(timing.statuses),
+        timing.each or "-",
+        f"{timing.memory.peak_mb:.1f}" if timing.memory else "-",
+        "-" if timing.other_cpu is None else f"{100 * timing.other_cpu:.0f}",
+    ]
+
+
+def render_timings(timings: Sequence[Timing]) -> str:
+    return _markdown_table(TIMING_HEADERS, [_timing_row(timing) for timing in timings])
 
 
 def _markdown_table(headers: Sequence[str], body: Sequence[list[str]], left: int = 1) -> str:
@@ -310,6 +413,30 @@ def assess_peak_rss(
     )
 
 
+def assess_slowest(label: str, timing: Timing, limit_s: float) -> Assessment:
+    """The slowest run of a timed request against a limit: every run must be under it."""
+    value = timing.max_s
+    return Assessment(
+        label=label,
+        measured=f"{timing.key}, slowest of {len(timing.seconds)}",
+        value=value,
+        shown=duration(value),
+        target=f"< {duration(limit_s)}" if limit_s < 1 else f"< {limit_s:g} s",
+        met=None if value is None or timing.failures() else value < limit_s,
+    )
+
+
+def assess_bytes(label: str, measured: str, value: float | None, limit: float) -> Assessment:
+    return Assessment(
+        label=label,
+        measured=measured,
+        value=value,
+        shown="-" if value is None else f"{value:,.0f} bytes",
+        target=f"< {limit:,.0f} bytes",
+        met=None if value is None else value < limit,
+    )
+
+
 def render_assessments(assessments: Sequence[Assessment]) -> str:
     met = {True: "yes", False: "NO", None: "-"}
     return _markdown_table(
@@ -353,9 +480,16 @@ def render_notes(results: Sequence[ScenarioResult]) -> list[str]:
     return notes
 
 
+def render_timing_notes(timings: Sequence[Timing]) -> list[str]:
+    notes = [f"{t.key}. skipped: {t.skipped}" for t in timings if t.skipped]
+    notes += [f"{t.key}. {note}" for t in timings for note in t.notes]
+    return notes
+
+
 def render_markdown(
     payload: dict[str, Any],
     results: Sequence[ScenarioResult],
+    timings: Sequence[Timing],
     assessments: Sequence[Assessment],
     checks: Sequence[Check],
 ) -> str:
@@ -381,6 +515,13 @@ def render_markdown(
         "",
         *(f"- {note}" for note in render_notes(results)),
         "",
+        "Single requests, timed one at a time on copies of the bays studio (scenes, export and "
+        "import):",
+        "",
+        render_timings(timings),
+        "",
+        *(f"- {note}" for note in render_timing_notes(timings)),
+        "",
         "Requests/s of a Pepper scenario over a ceiling's (k1-k4: bench/ceiling_app.py) or over "
         "another scenario's, measured back to back, and the project's other targets:",
         "",
@@ -390,6 +531,8 @@ def render_markdown(
         "",
         render_checks(checks),
     ]
+    # A table without notes leaves two blank lines after it: keep one.
+    lines = [line for n, line in enumerate(lines) if line or not n or lines[n - 1]]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -419,6 +562,7 @@ def build_payload(
     config: dict[str, Any],
     studios: dict[str, dict[str, Any]],
     results: Sequence[ScenarioResult],
+    timings: Sequence[Timing],
     assessments: Sequence[Assessment],
     checks: Sequence[Check],
 ) -> dict[str, Any]:
@@ -428,6 +572,7 @@ def build_payload(
         "config": {**config, "threads": THREADS, "connections": CONNECTIONS},
         "studios": studios,
         "scenarios": [result.to_json() for result in results],
+        "timed_requests": [timing.to_json() for timing in timings],
         "ratios": [assessment.to_json() for assessment in assessments],
         "checks": [check.to_json() for check in checks],
     }
@@ -437,6 +582,7 @@ def write_results(
     directory: Path,
     payload: dict[str, Any],
     results: Sequence[ScenarioResult],
+    timings: Sequence[Timing],
     assessments: Sequence[Assessment],
     checks: Sequence[Check],
 ) -> list[Path]:
@@ -444,5 +590,5 @@ def write_results(
     json_path = directory / "latest.json"
     markdown_path = directory / "latest.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
-    markdown_path.write_text(render_markdown(payload, results, assessments, checks))
+    markdown_path.write_text(render_markdown(payload, results, timings, assessments, checks))
     return [json_path, markdown_path]

@@ -14,21 +14,34 @@ same wrk load (8 connections, 2 threads), same warm-up. Pepper scenarios:
      ports, 2,000 patch cables; its own server, which also serves h and i
   h. GET /signal-flow of bays
   i. the same with a matching If-None-Match: 304
+  j. scenario d on a copy of the small studio whose history triggers are disabled, its own
+     server, right after d with the same seed (bench/history.py)
+Single requests timed one at a time, each on a server of its own on a copy of the bays studio
+(bench/operations.py):
+  s1/s2. GET /scenes/{id}/diff and POST /scenes/{id}/apply between two scenes 1,500 steps apart
+         (250 + 250 cables, 500 ports moved), applied in turn: 10 rounds after one not counted
+  x1-x3. GET /export, GET /export/patch-list.csv (3 runs each), POST /import of that export
+         with dry_run=false over the same studio (2 runs)
+  x4.    POST /import/patch-list.csv of that patch list into an empty studio (1 run)
 Ceilings (bench/ceiling_app.py):
   k1/k2. the small studio's /state body as a constant, from a `def` / `async def` endpoint
   k3/k4. one prepared SELECT 1 on a pool of 10 autocommit connections, psycopg_pool's
          ConnectionPool in a `def` endpoint / AsyncConnectionPool in an `async def` one
-Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d, f g), so the VM's drift in
+Pairs that are compared run back to back (a k1 k2, e, b k3 k4, d j, f g), so the VM's drift in
 speed touches both sides of a ratio alike. Ratios of requests/s, with the project's targets:
   b / k3 >= 0.9 (stretch: b / k4 >= 0.8), a / k1 >= 0.4, a / k2, d / k3; and d has no non-2xx;
-  g / f >= 0.8 (what bays and cables cost /state).
+  g / f >= 0.8 (what bays and cables cost /state); d / j >= 0.75 (what history costs a link).
 Other targets: h >= 10 requests/s with p99 under 1 s; the bays server's peak RSS since its start
-(warm-ups and f-i's loads included) under 200 MB.
+(warm-ups and f-i's loads included) under 200 MB; the slowest s1 and s2 under 500 ms, x1 under
+2 s, x3 under 10 s, the x1-x3 server's peak RSS under 250 MB; history's growth on disk during d
+under 2,000 bytes per entry.
 Timed checks (bench/live.py; reported, not asserted):
   events    two Pepper processes on the small studio: a stream held on B, 30 links POSTed to A
             one by one; min/median/max of write sent -> event received
   streams   e against a: p50, p99 and requests/s with and without the open streams
   shutdown  50 streams open on the second process, SIGTERM: seconds until it exits
+  history   what d's history entries take: growth of the history tables (indexes and TOAST
+            included) and their row data, per entry
 
 Environment:
   BENCH_DATABASE_URL  admin URL of a PostgreSQL to use, e.g. postgresql://postgres@127.0.0.1/postgres;
@@ -45,14 +58,17 @@ Environment:
   BENCH_BAYS_URL, BENCH_BAYS_FLAT_URL
                       with BENCH_URL: the servers for g-i and for f (skipped without them);
                       seed them with `python -m bench.seed URL bays` (or bays-flat)
+                      With BENCH_URL, j, s1-s2 and x1-x4 are skipped: they need copies of
+                      studios the benchmark seeded.
 
-At the defaults the whole run takes about four minutes. Results: three tables on stdout
-(scenarios, ratios and targets, timed checks), bench/results/latest.json and latest.md, and
+At the defaults the whole run takes about four minutes. Results: four tables on stdout
+(scenarios, single timed requests, ratios and targets, timed checks),
+bench/results/latest.json and latest.md, and
 beside them wrk's own report per scenario and each server's log. Exits 1 if any request failed;
 a missed target is reported, not an error. The machine has 2 cores and other work on it moves
 the figures: how busy the CPUs were just before the run is recorded (a warning above 20%), and
-each scenario gets the share of the CPUs that other processes took while it was measured
-(bench/cpu.py; a note above 5%).
+each scenario (and each timed request's runs) gets the share of the CPUs that other processes
+took while it was measured (bench/cpu.py; a note above 5%).
 """
 
 import asyncio
@@ -72,6 +88,7 @@ from types import FrameType
 from typing import Any
 
 from bench import cpu
+from bench.history import STORAGE_TITLE, disable_history, footprint, storage_check
 from bench.live import (
     Streams,
     event_latency,
@@ -80,17 +97,21 @@ from bench.live import (
     shutdown_title,
     streams_check,
 )
+from bench.operations import SCENE_ROUNDS, csv_import, export_import, scene_recall
 from bench.report import (
     Assessment,
     Check,
     Ratio,
     Scenario,
     ScenarioResult,
+    Timing,
+    assess_bytes,
     assess_no_failures,
     assess_p99,
     assess_peak_rss,
     assess_rate,
     assess_ratio,
+    assess_slowest,
     build_payload,
     cpu_busy_percent,
     machine_info,
@@ -98,9 +119,23 @@ from bench.report import (
     render_checks,
     render_notes,
     render_table,
+    render_timing_notes,
+    render_timings,
     write_results,
 )
-from bench.seed import BAYS, BAYS_FLAT, LARGE, SMALL, Studio, drop_database, prepare
+from bench.seed import (
+    BAY_LAYOUT,
+    BAYS,
+    BAYS_FLAT,
+    LARGE,
+    SMALL,
+    Studio,
+    clone,
+    drop_database,
+    migrate,
+    prepare,
+    recreate_database,
+)
 from bench.server import ApiServer, external_server, get, started_server
 from bench.wrk import RELINK_SCRIPT, STATUS_SCRIPT, require_wrk, run_wrk
 from scripts.embedded_db import start_server
@@ -121,6 +156,12 @@ SIGNAL_FLOW = Scenario("h", "/signal-flow bays", BAYS.name)
 SIGNAL_FLOW_NOT_MODIFIED = Scenario(
     "i", "/signal-flow bays, If-None-Match", BAYS.name, also_ok=frozenset({304})
 )
+RELINK_NO_HISTORY = Scenario("j", "random relink small, history triggers off", "small-no-history")
+# Copies of seeded studios, for what changes them (dropped at the end like the studios).
+NO_HISTORY_DATABASE = "pepper_bench_small_no_history"
+SCENES_DATABASE = "pepper_bench_bays_scenes"
+EXPORT_DATABASE = "pepper_bench_bays_export"
+EMPTY_DATABASE = "pepper_bench_empty"
 
 CEILING = "ceiling"
 CEILING_APP = "bench.ceiling_app:app"
@@ -136,11 +177,18 @@ RATIOS = (
     Ratio("/state small / async constant", "a", "k2"),
     Ratio("relinking / sync round trip", "d", "k3"),
     Ratio("/state bays / bays-flat", "g", "f", target=0.8),
+    Ratio("relinking: history recorded / off", "d", "j", target=0.75),
 )
 # The bays studio's own targets.
 SIGNAL_FLOW_MIN_RPS = 10
 SIGNAL_FLOW_MAX_P99_MS = 1000
 BAYS_MAX_RSS_MB = 200
+# Scenes, history, export and import (s1-s2, d / j, x1-x4).
+SCENE_MAX_S = 0.5
+HISTORY_MAX_BYTES_PER_ENTRY = 2000
+EXPORT_MAX_S = 2
+IMPORT_MAX_S = 10
+EXPORT_IMPORT_MAX_RSS_MB = 250
 
 EVENT_WRITES = 30
 SHUTDOWN_STREAMS = 50
@@ -316,12 +364,41 @@ def not_modified(
     return result
 
 
-def relink(server: ApiServer, config: Config) -> ScenarioResult:
+def relink(server: ApiServer, config: Config, scenario: Scenario = RELINK_SMALL) -> ScenarioResult:
     args = (str(config.seed), str(SMALL.devices), str(SMALL.ports_per_device), str(SMALL.points))
     # wrk needs a path in the URL; the script builds each request's own.
-    return measure(
-        server, RELINK_SMALL, config, path="/ports", script=RELINK_SCRIPT, script_args=args
-    )
+    return measure(server, scenario, config, path="/ports", script=RELINK_SCRIPT, script_args=args)
+
+
+@dataclass
+class History:
+    """Scenario j, and what d's history took on disk."""
+
+    without: ScenarioResult
+    storage: Check
+    bytes_per_entry: float | None = None
+
+
+def relink_and_history(
+    pepper: ApiServer,
+    config: Config,
+    database_url: str | None,
+    no_history: ApiServer | None,
+) -> tuple[ScenarioResult, History]:
+    """Scenario d, with the growth of its studio's history measured around it (warm-up
+    included), then the same load, same seed, on the copy whose history triggers are off (j)."""
+    if database_url is None or no_history is None:
+        reason = "no database of the benchmark's own (BENCH_URL)"
+        skipped = History(
+            ScenarioResult(RELINK_NO_HISTORY, skipped=reason),
+            Check("history", STORAGE_TITLE, "", skipped=reason),
+        )
+        return relink(pepper, config), skipped
+    before = footprint(database_url)
+    with_history = relink(pepper, config)
+    storage, per_entry = storage_check(database_url, before)
+    without = relink(no_history, config, RELINK_NO_HISTORY)
+    return with_history, History(without, storage, per_entry)
 
 
 def with_streams(
@@ -347,11 +424,18 @@ def ceiling(
 
 
 def run_small(
-    pepper: ApiServer, ceilings: ApiServer, config: Config, *, has_database: bool
-) -> tuple[list[ScenarioResult], Check]:
+    pepper: ApiServer,
+    ceilings: ApiServer,
+    config: Config,
+    *,
+    has_database: bool,
+    database_url: str | None,
+    no_history: ApiServer | None,
+) -> tuple[list[ScenarioResult], Check, History]:
     """Pepper's small-studio scenarios, each next to the ceilings it is compared with.
 
     Re-linking goes last: it changes the studio, and with it the ETag scenario b relies on.
+    The same re-linking with history off (j, on a copy of the studio) follows it.
     """
     no_database = None if has_database else "no database (BENCH_URL without BENCH_DATABASE_URL)"
     state = measure(pepper, STATE_SMALL, config)
@@ -366,9 +450,10 @@ def run_small(
         not_modified(pepper, config),
         ceiling(ceilings, SELECT1_SYNC, "/select1/sync", config, skip=no_database),
         ceiling(ceilings, SELECT1_ASYNC, "/select1/async", config, skip=no_database),
-        relink(pepper, config),
     ]
-    return results, streams_result
+    with_history, history = relink_and_history(pepper, config, database_url, no_history)
+    results.append(with_history)
+    return results, streams_result, history
 
 
 def bays_servers_given(config: Config, databases: dict[str, str | None]) -> dict[str, str | None]:
@@ -381,12 +466,23 @@ def bays_servers_given(config: Config, databases: dict[str, str | None]) -> dict
     }
 
 
+@dataclass
+class BaysRun:
+    results: list[ScenarioResult]
+    peak_mb: float | None  # the bays server's since its start (g-i)
+    timings: list[Timing]
+    export_peak_mb: float | None  # the export and import server's since its start (x1-x3)
+
+
 def run_bays(
-    config: Config, databases: dict[str, str | None], studios: dict[str, dict[str, Any]]
-) -> tuple[list[ScenarioResult], float | None]:
+    stack: ExitStack,
+    admin_url: str | None,
+    config: Config,
+    databases: dict[str, str | None],
+    studios: dict[str, dict[str, Any]],
+) -> BaysRun:
     """The bays studio's scenarios, after bays-flat's /state for comparison, each studio on a
-    server of its own, one at a time. Returns the results and the bays server's peak RSS since
-    its start (None for a server the benchmark did not start).
+    server of its own, one at a time; then the requests timed one at a time on copies of it.
 
     Later scenarios on the bays studio go here too: reads on the same server, after these;
     anything that changes the studio (applying scenes, importing, reverting history) on a copy
@@ -406,7 +502,7 @@ def run_bays(
         results += [
             ScenarioResult(scenario, skipped=skipped[BAYS.name]) for scenario in bays_scenarios
         ]
-        return results, None
+        return BaysRun(results, None, *on_copies(stack, admin_url, config, databases))
     with api_for(config, BAYS, databases[BAYS.name]) as server:
         description = describe(BAYS, server, state_body(server))
         flow = get(server.url("/signal-flow"), timeout=60)
@@ -424,7 +520,63 @@ def run_bays(
             measure(server, SIGNAL_FLOW, config, path="/signal-flow"),
             not_modified(server, config, SIGNAL_FLOW_NOT_MODIFIED, "/signal-flow"),
         ]
-        return results, server.peak_since_start_mb()
+        peak_mb = server.peak_since_start_mb()
+    return BaysRun(results, peak_mb, *on_copies(stack, admin_url, config, databases))
+
+
+def copy_of(stack: ExitStack, admin_url: str, studio: Studio, name: str) -> str:
+    log(f"copying {studio.database} to {name}")
+    on_exit(stack, f"drop {name}", lambda: drop_database(admin_url, name))
+    return clone(admin_url, studio, name)
+
+
+def on_copies(
+    stack: ExitStack, admin_url: str | None, config: Config, databases: dict[str, str | None]
+) -> tuple[list[Timing], float | None]:
+    """s1-s2 and x1-x4 (bench/operations.py), each on a server of its own, on a copy of the
+    seeded bays studio (x4: on an empty one). Returns them and the export and import server's
+    peak RSS since its start."""
+    if admin_url is None or databases[BAYS.name] is None:
+        reason = "no database of the benchmark's own to copy (BENCH_URL)"
+        keys = (
+            ("s1", "GET /scenes/{id}/diff bays"),
+            ("s2", "POST /scenes/{id}/apply bays"),
+            ("x1", "GET /export bays"),
+            ("x2", "GET /export/patch-list.csv bays"),
+            ("x3", "POST /import bays"),
+            ("x4", "POST /import/patch-list.csv bays"),
+        )
+        return [Timing(key, title, BAYS.name, skipped=reason) for key, title in keys], None
+    warm_up = config.warmup_s > 0
+    scenes_url = copy_of(stack, admin_url, BAYS, SCENES_DATABASE)
+    with started_server(scenes_url, RESULTS_DIR / "server-bays-scenes.log") as server:
+        log(f"s1, s2. scenes 1,500 steps apart: {SCENE_ROUNDS} diffs and applies")
+        timings = scene_recall(
+            server,
+            scenes_url,
+            BAY_LAYOUT,
+            rounds=SCENE_ROUNDS,
+            warm_up=warm_up,
+            warn_above=OTHER_CPU_WARNING,
+        )
+    export_url = copy_of(stack, admin_url, BAYS, EXPORT_DATABASE)
+    with started_server(export_url, RESULTS_DIR / "server-bays-export.log") as server:
+        log("x1-x3. export, patch-list export, import")
+        exported, csv = export_import(server, warm_up=warm_up, warn_above=OTHER_CPU_WARNING)
+        export_peak_mb = server.peak_since_start_mb()
+    timings += exported
+    if csv is None:
+        title = "POST /import/patch-list.csv bays, into an empty studio"
+        timings.append(Timing("x4", title, BAYS.name, skipped="GET /export/patch-list.csv failed"))
+        return timings, export_peak_mb
+    log(f"creating {EMPTY_DATABASE}")
+    on_exit(stack, f"drop {EMPTY_DATABASE}", lambda: drop_database(admin_url, EMPTY_DATABASE))
+    empty_url = recreate_database(admin_url, EMPTY_DATABASE)
+    migrate(empty_url)
+    with started_server(empty_url, RESULTS_DIR / "server-empty.log") as server:
+        log("x4. patch-list import into an empty studio")
+        timings.append(csv_import(server, csv, warn_above=OTHER_CPU_WARNING))
+    return timings, export_peak_mb
 
 
 def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[Check]:
@@ -452,9 +604,25 @@ def second_process_checks(pepper: ApiServer, database_url: str | None) -> list[C
     return [latency, shutdown]
 
 
+@contextmanager
+def without_history(
+    stack: ExitStack, admin_url: str | None, databases: dict[str, str | None]
+) -> Iterator[ApiServer | None]:
+    """A server on a copy of the small studio whose history triggers are off (scenario j);
+    None when the benchmark has no database of its own. The copy is made before the small
+    studio's server connects to it."""
+    if admin_url is None or databases[SMALL.name] is None:
+        yield None
+        return
+    url = copy_of(stack, admin_url, SMALL, NO_HISTORY_DATABASE)
+    disable_history(url)
+    with started_server(url, RESULTS_DIR / "server-small-no-history.log") as server:
+        yield server
+
+
 def run_benchmark(
     stack: ExitStack, config: Config
-) -> tuple[dict[str, Any], list[ScenarioResult], list[Assessment], list[Check]]:
+) -> tuple[dict[str, Any], list[ScenarioResult], list[Timing], list[Assessment], list[Check]]:
     busy = cpu_busy_percent()
     if busy > BUSY_WARNING_PCT:
         log(f"warning: the CPUs were {busy}% busy before the run; figures may be disturbed")
@@ -472,7 +640,10 @@ def run_benchmark(
     results: list[ScenarioResult] = []
     # The ceiling app is up beside the small studio's server, so that what is compared can run
     # back to back (the idle one costs no CPU); otherwise one server at a time is loaded.
-    with api_for(config, SMALL, databases[SMALL.name]) as server:
+    with (
+        without_history(stack, admin_url, databases) as no_history,
+        api_for(config, SMALL, databases[SMALL.name]) as server,
+    ):
         body = state_body(server)
         studios[SMALL.name] = describe(SMALL, server, body)
         # The constant ceilings send these very bytes.
@@ -484,12 +655,17 @@ def run_benchmark(
             app=CEILING_APP,
             env={"CEILING_BODY_FILE": str(body_file)},
         ) as ceilings:
-            small, streams = run_small(
-                server, ceilings, config, has_database=ceiling_database is not None
+            small, streams, history = run_small(
+                server,
+                ceilings,
+                config,
+                has_database=ceiling_database is not None,
+                database_url=databases[SMALL.name],
+                no_history=no_history,
             )
-        results += small
+        results += [*small, history.without]
         events, shutdown = second_process_checks(server, databases[SMALL.name])
-    checks = [events, streams, shutdown]
+    checks = [events, streams, shutdown, history.storage]
     if config.bench_url is not None and config.bench_large_url is None:
         results.append(
             ScenarioResult(STATE_LARGE, skipped="BENCH_URL given without BENCH_LARGE_URL")
@@ -498,8 +674,9 @@ def run_benchmark(
         with api_for(config, LARGE, databases[LARGE.name]) as server:
             studios[LARGE.name] = describe(LARGE, server, state_body(server))
             results.append(measure(server, STATE_LARGE, config))
-    bays, bays_peak_mb = run_bays(config, databases, studios)
-    results += bays
+    bays = run_bays(stack, admin_url, config, databases, studios)
+    results += bays.results
+    timings = bays.timings
 
     results.sort(key=lambda result: result.scenario.key)
     by_scenario = {result.scenario: result for result in results}
@@ -508,17 +685,37 @@ def run_benchmark(
         assess_no_failures("relinking: no non-2xx", by_scenario[RELINK_SMALL]),
         assess_rate("/signal-flow bays: requests/s", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MIN_RPS),
         assess_p99("/signal-flow bays: p99", by_scenario[SIGNAL_FLOW], SIGNAL_FLOW_MAX_P99_MS),
-        assess_peak_rss("bays server: peak RSS", "g-i, since start", bays_peak_mb, BAYS_MAX_RSS_MB),
+        assess_peak_rss("bays server: peak RSS", "g-i, since start", bays.peak_mb, BAYS_MAX_RSS_MB),
+    ]
+    by_key = {timing.key: timing for timing in timings}
+    assessments += [
+        assess_slowest("scene diff, 1,500 steps", by_key["s1"], SCENE_MAX_S),
+        assess_slowest("scene apply, 1,500 steps", by_key["s2"], SCENE_MAX_S),
+        assess_bytes(
+            "history per re-link entry",
+            "d, on disk",
+            history.bytes_per_entry,
+            HISTORY_MAX_BYTES_PER_ENTRY,
+        ),
+        assess_slowest("GET /export bays", by_key["x1"], EXPORT_MAX_S),
+        assess_slowest("POST /import bays", by_key["x3"], IMPORT_MAX_S),
+        assess_peak_rss(
+            "export/import server: peak RSS",
+            "x1-x3, since start",
+            bays.export_peak_mb,
+            EXPORT_IMPORT_MAX_RSS_MB,
+        ),
     ]
     payload = build_payload(
         machine=machine_info(admin_url, busy),
         config=config.to_json(),
         studios=studios,
         results=results,
+        timings=timings,
         assessments=assessments,
         checks=checks,
     )
-    return payload, results, assessments, checks
+    return payload, results, timings, assessments, checks
 
 
 def describe(studio: Studio, server: ApiServer, body: bytes) -> dict[str, Any]:
@@ -548,17 +745,22 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        payload, results, assessments, checks = run_benchmark(stack, config)
+        payload, results, timings, assessments, checks = run_benchmark(stack, config)
     print(render_table(results))
     for note in render_notes(results):
+        print(f"  {note}")
+    print()
+    print(render_timings(timings))
+    for note in render_timing_notes(timings):
         print(f"  {note}")
     print()
     print(render_assessments(assessments))
     print()
     print(render_checks(checks))
-    for path in write_results(RESULTS_DIR, payload, results, assessments, checks):
+    for path in write_results(RESULTS_DIR, payload, results, timings, assessments, checks):
         log(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
-    failed = [result for result in results if result.failures()]
+    failed = any(result.failures() for result in results)
+    failed = failed or any(timing.failures() for timing in timings)
     return 1 if failed else 0
 
 

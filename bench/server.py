@@ -39,7 +39,19 @@ class Memory:
 
 def get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 30) -> Reply:
     """A plain GET that returns error statuses (and 304) instead of raising them."""
-    request = urllib.request.Request(url, headers=dict(headers or {}))
+    return send("GET", url, headers=headers, timeout=timeout)
+
+
+def send(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30,
+) -> Reply:
+    """One request; error statuses are returned, not raised."""
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return Reply(response.status, response.headers, response.read())
