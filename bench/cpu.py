@@ -4,7 +4,10 @@ The machine has two cores, so a test suite or another load running meanwhile mov
 Around each measured wrk run the benchmark reads the machine's busy time (/proc/stat) and the CPU
 time of what belongs to the measurement: the server, wrk (a child, counted once it has exited),
 this process and PostgreSQL's processes (which serve the load). What is left was someone else's.
-It is an estimate: PostgreSQL backends serving other clients count as ours.
+It is an estimate: PostgreSQL backends serving other clients count as ours. PostgreSQL's
+processes are followed one by one, so a backend that exits meanwhile (another client's, as a
+test suite disconnects) takes only its time since the first reading out of the figures, rather
+than all its CPU time until then (which once showed other work at 188% of the CPUs).
 """
 
 import os
@@ -18,7 +21,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class CpuSnapshot:
     busy_s: float  # the whole machine's busy time since boot
-    ours_s: float  # CPU time of the measurement's own processes
+    ours_s: float  # CPU time of the measurement's own processes, PostgreSQL's aside
+    postgres_s: dict[int, float]  # CPU time of each PostgreSQL process, by pid
 
 
 def _machine_busy_s() -> float:
@@ -37,8 +41,8 @@ def _process_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def _postgres_s() -> float:
-    total = 0.0
+def _postgres_s() -> dict[int, float]:
+    times: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -47,21 +51,24 @@ def _postgres_s() -> float:
                 continue
         except OSError:
             continue
-        total += _process_s(int(entry.name))
-    return total
+        times[int(entry.name)] = _process_s(int(entry.name))
+    return times
 
 
 def snapshot(server_pid: int | None) -> CpuSnapshot:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ours = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + _postgres_s()
+    ours = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     if server_pid is not None:
         ours += _process_s(server_pid)
-    return CpuSnapshot(busy_s=_machine_busy_s(), ours_s=ours)
+    return CpuSnapshot(busy_s=_machine_busy_s(), ours_s=ours, postgres_s=_postgres_s())
 
 
 def other_share(before: CpuSnapshot, after: CpuSnapshot, seconds: float) -> float:
     """Share of all CPUs (0-1) that other work used between the two snapshots."""
-    other = (after.busy_s - before.busy_s) - (after.ours_s - before.ours_s)
+    # Processes started meanwhile count from zero; those that exited meanwhile are left out
+    # (their last reading is gone), so their time since `before` counts as other work.
+    postgres = sum(used - before.postgres_s.get(pid, 0.0) for pid, used in after.postgres_s.items())
+    other = (after.busy_s - before.busy_s) - (after.ours_s - before.ours_s) - postgres
     capacity = len(os.sched_getaffinity(0)) * seconds
     return max(other, 0.0) / capacity if capacity else 0.0
