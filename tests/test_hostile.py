@@ -767,7 +767,14 @@ CASES: list[Any] = [
     row("absolute-form-other-site", get("http://evil.example/state"), (200, 400, 404)),
     row("path-10kb", get("/ports/" + "a" * 10_000), (414, 422)),
     row("path-10kb-of-digits", delete("/devices/" + "9" * 10_000), (414, 422)),
-    row("header-100kb", get("/state", "X-Junk: " + "j" * 100_000), (200, 400, 431), wire=True),
+    # The HTTP parser refuses the header after 16 kB with a 400 and closes while the client is
+    # still sending: the reset the client's unread bytes cause can arrive before the 400 does.
+    row(
+        "header-100kb",
+        get("/state", "X-Junk: " + "j" * 100_000),
+        (200, 400, 431, CLOSED),
+        wire=True,
+    ),
     row(
         "headers-500",
         get("/state", *(f"X-Junk-{n}: {n}" for n in range(500))),
