@@ -40,7 +40,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from app.core.errors import BODY_TOO_LARGE, CROSS_SITE, HOST_NOT_ALLOWED
+from app.core.errors import BODY_TOO_LARGE, CROSS_SITE, HOST_NOT_ALLOWED, UNAUTHORIZED
 from app.db.shapes import PATCH
 from tests.conftest import LiveServers
 
@@ -298,6 +298,12 @@ HUGE_DEVICE = js({"name": "x" * (2 * MIB), "type": "Synth", "ports": []})
 HUGE_BULK = js({"points": [{"name": "P" * 190, "description": "d" * 1900}] * 600})
 # An object of 90,000 unknown keys, in 978 kB.
 MANY_KEYS = b"{" + b",".join(b'"k%d":0' % n for n in range(90_000)) + b"}"
+CSV_HEADER = (
+    b"bay,channel,row,mode,point,description,device,device type,port,port type,cable to,"
+    b"cable label\r\n"
+)
+KEY = "hostile-key"
+NAMED_KEY = "alice-key"
 GARBAGE = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32)  # a TLS hello, say
 
 
@@ -427,7 +433,7 @@ class Case:
     detail: str | None = None  # the exact `detail` of the refusal, where the contract names it
     then: tuple[frozenset[int], ...] = ()  # acceptable statuses of the pipelined replies after
     wire: bool = False  # malformed HTTP or a client hanging up: a close or a plain 400 is fine
-    server: str = "main"  # "events": the server with 3 stream slots
+    server: str = "main"  # "events": the server with 3 stream slots; "keyed": API keys set
     stream: bytes | None = None  # an event stream: read it up to this, then hang up
     max_body: int = SMALL  # the largest acceptable body of a 4xx
     unchanged: bool = False  # the studio must not change, whatever the reply
@@ -631,6 +637,15 @@ CASES: list[Any] = [
         403,
         detail=CROSS_SITE,
     ),
+    *(
+        row(f"cross-site-origin-{name}", post(UNLINK, f"Origin: {value}"), 403, detail=CROSS_SITE)
+        for name, value in (
+            ("unclosed-ipv6", "http://[evil"),
+            ("bad-ipv6", "http://[abc]"),
+            ("bad-port", "http://evil.example:port"),
+            ("no-scheme", "evil.example"),
+        )
+    ),
     # --- Issue findings: other sites' Host names -----------------------------------------------
     *(
         row(
@@ -719,6 +734,20 @@ CASES: list[Any] = [
         404,
         detail="Port not found",
         logged="x\\x0d\\x0aFORGED",
+    ),
+    row(
+        "path-line-separator-forges-a-log-line",
+        get("/ports/x%E2%80%A8FORGED%20GET%20admin%20200"),
+        404,
+        detail="Port not found",
+        logged="x\\u2028FORGED",
+    ),
+    row(
+        "path-bidi-override-in-the-log",
+        get("/ports/x%E2%80%AEnimda"),
+        404,
+        detail="Port not found",
+        logged="x\\u202enimda",
     ),
     row(
         "request-id-with-spaces",
@@ -1427,7 +1456,67 @@ CASES: list[Any] = [
         403,
         detail=CROSS_SITE,
     ),
+    row(
+        "csv-huge-bad-header-not-echoed",
+        post(
+            "/import/patch-list.csv?dry_run=true", "Content-Type: text/csv", body=b"h" * (2 * MIB)
+        ),
+        422,
+    ),
+    row(
+        "csv-superscript-channel",
+        post(
+            "/import/patch-list.csv?dry_run=true",
+            "Content-Type: text/csv",
+            body=CSV_HEADER + "Bay,\u00b2,top,normalled,Bay 1,,,,,,,\r\n".encode(),
+        ),
+        422,
+    ),
     row("export-post", post("/export"), 405),
+    # --- With API keys set: a server that knows two ---------------------------------------------
+    row("keyed-no-key", get("/state"), 401, detail=UNAUTHORIZED, server="keyed"),
+    row("keyed-right-key", get("/state", f"X-API-Key: {KEY}"), 200, server="keyed"),
+    row("keyed-named-key", get("/state", f"X-API-Key: {NAMED_KEY}"), 200, server="keyed"),
+    row(
+        "keyed-non-ascii-header-key",
+        get("/state", b"X-API-Key: \xe2\x82\xac"),
+        401,
+        detail=UNAUTHORIZED,
+        server="keyed",
+    ),
+    *(
+        row(f"keyed-events-query-{name}", get(f"/events?api_key={value}"), 401, server="keyed")
+        for name, value in (
+            ("euro-sign", "%E2%82%AC"),
+            ("not-utf8", "%FF%FE"),
+            ("nul", "%00"),
+            ("key-with-a-suffix", KEY + "x"),
+            ("empty", ""),
+        )
+    ),
+    row(
+        "keyed-events-query-right-key",
+        get(f"/events?api_key={KEY}"),
+        200,
+        server="keyed",
+        stream=b"data:",
+    ),
+    row(
+        "keyed-state-query-key-not-taken",
+        get(f"/state?api_key={KEY}"),
+        401,
+        detail=UNAUTHORIZED,
+        server="keyed",
+    ),
+    row(
+        "keyed-unlink-without-key",
+        post(UNLINK),
+        401,
+        detail=UNAUTHORIZED,
+        server="keyed",
+        check=still_linked(LINKED, 1),
+    ),
+    row("keyed-health-is-public", get("/health"), 200, server="keyed"),
 ]
 
 
@@ -1489,6 +1578,19 @@ def events_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         database_url,
         tmp_path_factory.mktemp("hostile") / "events.log",
         SSE_MAX_CLIENTS=str(SSE_MAX_CLIENTS),
+        SSE_KEEPALIVE_SECONDS="0.2",
+    )
+    yield target
+    target.servers.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    target = start(
+        database_url,
+        tmp_path_factory.mktemp("hostile") / "keyed.log",
+        API_KEY=KEY,
+        API_KEYS=json.dumps({"alice": NAMED_KEY}),
         SSE_KEEPALIVE_SECONDS="0.2",
     )
     yield target
@@ -1603,9 +1705,9 @@ def test_the_table() -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_hostile_request(
-    case: Case, main_server: Target, events_server: Target, studio: Studio, tally: Tally
+    case: Case, request: pytest.FixtureRequest, studio: Studio, tally: Tally
 ) -> None:
-    target = events_server if case.server == "events" else main_server
+    target: Target = request.getfixturevalue(f"{case.server}_server")
     studio.seed()
     target.new_log()
     before = studio.snapshot()

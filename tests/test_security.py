@@ -278,6 +278,13 @@ def start_with(**environment: str) -> subprocess.CompletedProcess[str]:
         ({"API_KEYS": '{"a b": "key"}'}, "API_KEYS"),
         ({"API_KEYS": "not json"}, "API_KEYS"),
         ({"CORS_ORIGINS": '["*"]'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["*/"]'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["null"]'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["http://studio.local/app"]'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["http://*.example"]'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["http://[evil"]'}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": '["studio.local"]'}, "CORS_ORIGINS"),
+        ({"API_KEYS": '{"alice": "same-secret", "bob": "same-secret"}'}, "API_KEYS"),
         ({"DB_LOCK_TIMEOUT": "60"}, "DB_LOCK_TIMEOUT"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
         ({"HISTORY_RETENTION_DAYS": "-1"}, "HISTORY_RETENTION_DAYS"),
@@ -292,13 +299,15 @@ def test_bad_settings_stop_the_service_with_a_message(
     assert named in message
     # A key is never printed, even a refused one.
     for value in environment.values():
-        if "secr" in value or "pässword" in value:
+        if "secr" in value or "pässword" in value or "same-secret" in value:
             assert value not in started.stderr
 
 
 def test_good_settings_start(monkeypatch: pytest.MonkeyPatch) -> None:
     started = start_with(
-        API_KEY="s3cret", API_KEYS='{"alice": "a-key"}', CORS_ORIGINS='["http://x"]'
+        API_KEY="s3cret",
+        API_KEYS='{"alice": "a-key"}',
+        CORS_ORIGINS='["http://x", "https://studio.example:8443/", "http://[::1]:5173"]',
     )
     assert started.returncode == 0, started.stderr
 
@@ -517,7 +526,7 @@ def test_no_cors_headers_when_unset(database_url: str) -> None:
 
 
 def test_cors_origins_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CORS_ORIGINS", '["http://a.local", "http://b.local:8080"]')
+    monkeypatch.setenv("CORS_ORIGINS", '["http://a.local/", " http://b.local:8080"]')
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/pepper")
     settings = Settings(_env_file=None)
     assert settings.cors_origins == ["http://a.local", "http://b.local:8080"]

@@ -134,6 +134,22 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._guard(scope, receive, tracking_send)
+        except Exception as exc:
+            # Starlette would answer it in its outermost layer, without the request id and CORS.
+            if started:
+                raise
+            await internal_error(Request(scope), exc)(scope, receive, send)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         refusal = self._refusal(scope, headers)
         if refusal is not None:
@@ -157,7 +173,7 @@ class Guard:
                 await _refuse_body(413, BODY_TOO_LARGE, receive, scope, send)
                 return
             receive = _replay(body, receive)
-        await self._call(scope, receive, send)
+        await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
         hosts = [value for name, value in scope["headers"] if name == b"host"]
@@ -171,7 +187,9 @@ class Guard:
         if self.keys and not self._is_public(scope["path"]):
             given = headers.get(b"x-api-key")
             if given is None and scope["path"] in self.query_key_paths:
-                query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+                # Decoded byte for byte, as the header is: a key is ASCII, anything else fails.
+                raw = scope.get("query_string", b"").decode("latin-1")
+                query = parse_qsl(raw, encoding="latin-1", errors="replace")
                 given = next((v.encode("latin-1") for k, v in query if k == "api_key"), None)
             known, actor = self._key(given or b"")
             if not known:
@@ -199,22 +217,6 @@ class Guard:
             return headers.get(b"sec-fetch-site") != b"cross-site"
         text = origin.decode("latin-1")
         return text in self.cors_origins or _authority(text) == _strip_default_port(host, text)
-
-    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            # Starlette would answer it in its outermost layer, without the request id and CORS.
-            if started:
-                raise
-            await internal_error(Request(scope), exc)(scope, receive, send)
 
 
 async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
@@ -264,7 +266,11 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 def _authority(origin: str) -> str | None:
-    parts = urlsplit(origin)
+    """`host[:port]` of an Origin, or None for one that names no web origin (`null`, junk)."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. "http://[evil": a foreign origin like any other
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return _strip_default_port(parts.netloc.lower(), origin)

@@ -4,6 +4,7 @@ import re
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -25,7 +26,24 @@ def _valid_key_names(keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
     for name in keys:
         if not _KEY_NAME.fullmatch(name):
             raise ValueError(f"key name {name!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
+    # One key, two names: the history could not tell whose change it was.
+    if len({key.get_secret_value() for key in keys.values()}) < len(keys):
+        raise ValueError("two names share one key: give each name its own")
     return keys
+
+
+def _is_plain_origin(origin: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "*" not in origin
+        and f"{parts.scheme}://{parts.netloc}" == origin
+    )
 
 
 ApiKey = Annotated[SecretStr, AfterValidator(_valid_key)]
@@ -85,12 +103,18 @@ class Settings(BaseSettings):
 
     @field_validator("cors_origins")
     @classmethod
-    def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
-        # Credentials are allowed for these origins; with "*" every web site could call the API
-        # with the studio's cookies and keys.
-        if "*" in origins:
-            raise ValueError('"*" is not allowed: list the browser app\'s origins one by one')
-        return [origin.rstrip("/") for origin in origins]
+    def _plain_origins(cls, origins: list[str]) -> list[str]:
+        # Credentials are allowed for these origins, and the browser sends an origin as
+        # scheme://host[:port] exactly: anything else (a path, "*", "null") would either never
+        # match or, for "*", let every web site call the API with the studio's cookies and keys.
+        normalised = [origin.strip().rstrip("/") for origin in origins]
+        for origin in normalised:
+            if not _is_plain_origin(origin):
+                raise ValueError(
+                    f"{origin[:60]!r} is not an origin: list the browser app's origins one by "
+                    'one as scheme://host[:port] (no "*", no path)'
+                )
+        return normalised
 
     @field_validator("allowed_hosts")
     @classmethod

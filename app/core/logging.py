@@ -11,12 +11,19 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The name of the API key the request came with (named keys only).
 actor_var: ContextVar[str | None] = ContextVar("actor", default=None)
 
-# C0 and C1 control characters: a path or header holding "\n" must not write a second line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters (a path or header holding "\n" must not write a second line),
+# the Unicode line and paragraph separators (new lines to some viewers), and the bidirectional
+# controls (which can make a line read differently from what it holds).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape_controls(text: str) -> str:
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 class _RequestIdFilter(logging.Filter):
