@@ -258,3 +258,49 @@ def test_add_port_errors(client: TestClient) -> None:
         {"label": "A"},
     ):
         assert client.post(f"/devices/{device['id']}/ports", json=body).status_code == 422
+
+
+def test_devices_and_ports_typed_in_by_hand_do_not_block_new_ones(
+    client: TestClient, db: Db
+) -> None:
+    """Rows inserted in pgAdmin with ids of their own: the id sequences catch up with them, and
+    a port id taken by hand is a 409, never a 500."""
+    typed = db.execute(
+        "INSERT INTO devices (id, name, type, last_port_number) VALUES "
+        "((SELECT last_value + 1 FROM devices_id_seq), 'By hand', 'Synth', 0), "
+        "((SELECT last_value + 2 FROM devices_id_seq), 'By hand too', 'Synth', 0) RETURNING id"
+    )
+    created = client.post("/devices", json={"name": "New", "type": "Synth", "ports": []})
+    assert created.status_code == 201, created.text
+    assert created.json()["id"] > max(row[0] for row in typed)
+    device = created.json()["id"]
+    db.execute(
+        "INSERT INTO ports (id, device_id, label, type) "
+        "VALUES (%(id)s, %(device)s, 'typed', 'Input')",
+        {"id": f"dev-{device}-port-1", "device": device},
+    )
+    added = client.post(f"/devices/{device}/ports", json={"label": "A", "type": "Input"})
+    assert added.status_code == 201, added.text
+    assert added.json()["id"] == f"dev-{device}-port-2"
+    # The same id typed in on another device: the number is taken whoever holds it.
+    other = make_device(client)
+    db.execute(
+        "INSERT INTO ports (id, device_id, label, type) VALUES (%(id)s, %(device)s, 'x', 'Input')",
+        {"id": f"dev-{device}-port-3", "device": other["id"]},
+    )
+    added = client.post(f"/devices/{device}/ports", json={"label": "B", "type": "Input"})
+    assert added.status_code == 201, added.text
+    assert added.json()["id"] == f"dev-{device}-port-4"
+
+
+def test_a_device_out_of_port_numbers_is_409(client: TestClient, db: Db) -> None:
+    device = make_device(client)
+    db.execute(
+        "UPDATE devices SET last_port_number = 2147483647 WHERE id = %(id)s", {"id": device["id"]}
+    )
+    response = client.post(f"/devices/{device['id']}/ports", json={"label": "A", "type": "Input"})
+    assert (response.status_code, response.json()) == (
+        409,
+        {"detail": "Device has given out every port number"},
+    )
+    assert count(db, "ports") == len(device["ports"])

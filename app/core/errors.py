@@ -42,6 +42,7 @@ REVERT_CONFLICT = "Later changes conflict with this revert"
 NOTHING_TO_REVERT = "Nothing to revert: the entry's changes cancel out"
 ID_TAKEN = "Id already taken by a row added by hand; retry"
 PORT_ID_TAKEN = "Port id already taken"
+PORT_NUMBERS_USED_UP = "Device has given out every port number"
 UNAUTHORIZED = "Missing or invalid API key"
 CROSS_SITE = "Cross-site request refused"
 HOST_NOT_ALLOWED = "Host not allowed"
@@ -51,6 +52,15 @@ TOO_MANY_STREAMS = "Too many open event streams"
 POOL_BUSY = "Service busy, retry shortly"
 DATABASE_UNAVAILABLE = "Database unavailable"
 INTERNAL_ERROR = "Internal Server Error"
+
+
+def no_such_channel(channels: frozenset[int]) -> str:
+    """The 422 message for a channel number the bay does not have."""
+    if not channels:
+        return "the bay has no channels"
+    if channels == frozenset(range(1, len(channels) + 1)):
+        return f"the bay has channels 1 to {len(channels)}"
+    return "the bay has channels " + ", ".join(map(str, sorted(channels)))
 
 
 # --- Domain errors -----------------------------------------------------------------------------
@@ -95,7 +105,9 @@ class Invalid(PepperError):
 
     def __init__(self, loc: tuple[str | int, ...], msg: str, given: Any) -> None:
         super().__init__(msg)
-        self.detail = [{"type": "value_error", "loc": list(loc), "msg": msg, "input": given}]  # type: ignore[assignment]
+        error = {"type": "value_error", "loc": loc, "msg": msg, "input": given}
+        # Clipped like any validation error: what was sent may be megabytes.
+        self.detail = [_rendered(error)]  # type: ignore[assignment]
 
 
 class TooLarge(PepperError):
@@ -115,6 +127,8 @@ CONSTRAINT_ERRORS: dict[str, PepperError] = {
     "uq_bays_name": Conflict(BAY_NAME_USED),
     "uq_scenes_name": Conflict(SCENE_NAME_USED),
     "ports_patchbay_id_fkey": Conflict(POINT_IN_USE),
+    # A channel deleted by hand while a request put a point into it.
+    "patchbay_points_bay_channel_fkey": NotFound(CHANNEL_NOT_FOUND),
     "cable_ends_point_id_fkey": Conflict(POINT_IN_USE),
     "ports_pkey": Conflict(PORT_ID_TAKEN),
     "devices_pkey": Conflict(ID_TAKEN),

@@ -3,9 +3,10 @@ reused), renaming, adding a port, deleting."""
 
 from collections import Counter
 
-from app.core.errors import DEVICE_NOT_FOUND, POINT_TAKEN, Conflict, NotFound
+from app.core.errors import DEVICE_NOT_FOUND, POINT_TAKEN, PORT_NUMBERS_USED_UP, Conflict, NotFound
 from app.db.pool import Connection
 from app.db.shapes import DEVICE, DEVICE_DELETED, PORT
+from app.schemas.common import INT32_MAX
 from app.schemas.device import DeviceCreate, DeviceUpdate
 from app.schemas.port import PortCreate
 from app.services.locks import lock_device, lock_device_ports, lock_points
@@ -33,7 +34,7 @@ _NEXT_PORT_NUMBER = """
         %(last)s,
         (SELECT max(substring(id FROM '-port-([0-9]{1,9})$')::integer) FROM ports
           WHERE id LIKE 'dev-' || %(device)s || '-port-%%')
-    ) + 1
+    )::bigint + 1
 """
 _SET_LAST_PORT_NUMBER = "UPDATE devices SET last_port_number = %(n)s WHERE id = %(device)s"
 _UPDATE_DEVICE = f"""
@@ -106,6 +107,8 @@ async def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tup
     ).fetchone()
     assert row is not None
     number = int(row[0])
+    if number > INT32_MAX:  # a last_port_number typed in by hand
+        raise Conflict(PORT_NUMBERS_USED_UP)
     await conn.execute(_SET_LAST_PORT_NUMBER, {"n": number, "device": device_id})
     [port] = await _insert_ports(conn, device_id, number, [data])
     return port
