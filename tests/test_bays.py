@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core.errors import constraint_error
 from app.schemas.bay import BayRead
 from tests.helpers import Db, add_points, count, make_device, shaped
 
@@ -227,6 +228,41 @@ def test_put_errors(client: TestClient, db: Db) -> None:
         assert client.put(f"/bays/{bay['id']}/channels/1", json=body).status_code == 422
     assert client.put(f"/bays/{bay['id']}/channels/x", json={}).status_code == 422
     assert client.get(f"/bays/{bay['id']}").json() == bay
+
+
+def test_a_channel_deleted_by_hand_is_not_there(client: TestClient, db: Db) -> None:
+    """pgAdmin can delete a channel from the middle of a bay: its number is then not a channel,
+    and the others work as before."""
+    bay = make_bay(client, channels=3, create_points=False)
+    db.execute("DELETE FROM bay_channels WHERE bay_id = %(b)s AND number = 2", {"b": bay["id"]})
+    [point] = add_points(db, 1)
+    url = f"/bays/{bay['id']}/channels"
+    response = client.put(f"{url}/2", json={"top_point_id": point})
+    assert (response.status_code, response.json()) == (404, {"detail": "Channel not found"})
+    response = client.put(f"{url}/3", json={"top_point_id": point})
+    assert response.status_code == 200, response.text
+    assert [c["number"] for c in response.json()["channels"]] == [1, 3]
+    response = client.patch(url, json={"first": 2, "mode": "thru"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == "the bay has channels 1, 3"
+    response = client.patch(url, json={"first": 1, "last": 3, "mode": "thru"})
+    assert response.status_code == 200
+    assert [c["mode"] for c in response.json()["channels"]] == ["thru", "thru"]
+
+
+def test_a_channel_deleted_while_a_point_goes_into_it_is_404(client: TestClient, db: Db) -> None:
+    """The foreign key from a slot to its channel stands for "Channel not found" when a row
+    typed in by hand breaks it."""
+    bay = make_bay(client, channels=1, create_points=False)
+    [point] = add_points(db, 1)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation) as raised:
+        db.execute(
+            "UPDATE patchbay_points SET bay_id = %(b)s, bay_channel = 5, bay_row = 'top' "
+            "WHERE id = %(p)s",
+            {"b": bay["id"], "p": point},
+        )
+    known = constraint_error(raised.value)
+    assert known is not None and (known.status_code, known.detail) == (404, "Channel not found")
 
 
 def test_deleting_a_point_empties_its_slot(client: TestClient) -> None:

@@ -7,6 +7,7 @@ from app.core.errors import (
     Conflict,
     Invalid,
     NotFound,
+    no_such_channel,
 )
 from app.db.pool import Connection
 from app.db.shapes import GET_BAY
@@ -86,8 +87,8 @@ async def set_modes(conn: Connection, *, bay_id: int, data: ChannelModes) -> str
     channels = await lock_bay(conn, bay_id)
     first, last = data.channels
     for field, number in (("first", first), ("last", last)):
-        if number > channels:
-            raise Invalid(("body", field), f"the bay has channels 1 to {channels}", number)
+        if number not in channels:
+            raise Invalid(("body", field), no_such_channel(channels), number)
     params = {"bay": bay_id, "first": first, "last": last, "mode": data.mode.value}
     await conn.execute(_SET_MODES, params)
     return await bay_json(conn, bay_id)
@@ -102,8 +103,7 @@ async def set_each_mode(conn: Connection, modes: list[tuple[int, int, str]]) -> 
 
 async def set_slots(conn: Connection, *, bay_id: int, channel: int, data: ChannelSlots) -> str:
     """Put existing points into the channel's two slots, or empty them (None)."""
-    channels = await lock_bay(conn, bay_id)
-    if not 1 <= channel <= channels:
+    if channel not in await lock_bay(conn, bay_id):
         raise NotFound(CHANNEL_NOT_FOUND)
     wanted = {"top": data.top_point_id, "bottom": data.bottom_point_id}
     given = [point for point in wanted.values() if point is not None]

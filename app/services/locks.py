@@ -51,7 +51,7 @@ class LockedPort:
 
 _LOCK_DEVICE = "SELECT last_port_number FROM devices WHERE id = %(id)s FOR UPDATE"
 _LOCK_BAY = """
-    SELECT (SELECT count(*) FROM bay_channels c WHERE c.bay_id = b.id) FROM bays b
+    SELECT array(SELECT number FROM bay_channels c WHERE c.bay_id = b.id) FROM bays b
      WHERE b.id = %(id)s FOR UPDATE OF b
 """
 # The points named, and those in a bay (or in one channel of it).
@@ -74,6 +74,9 @@ _LOCK_PATCH = (
     "SELECT id FROM ports ORDER BY id FOR UPDATE",
     "SELECT id FROM cables ORDER BY id FOR UPDATE",
 )
+# Every table of the studio, for the writes that rebuild it (the imports): reads go on, every
+# other write waits. Tables in the lock order, parents before children.
+_STUDIO_TABLES = "devices, bays, bay_channels, patchbay_points, ports, cables, cable_ends"
 # The ports named and whichever ports hold the points named, in id order.
 _LOCK_PORTS = f"""
     SELECT p.id, p.patchbay_id, {PORT}::text AS json FROM ports p
@@ -109,12 +112,13 @@ async def lock_device_ports(conn: Connection, device_id: int) -> None:
     await conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
 
 
-async def lock_bay(conn: Connection, bay_id: int) -> int:
-    """Lock the bay (and so its channels); returns how many channels it has. 404 if unknown."""
+async def lock_bay(conn: Connection, bay_id: int) -> frozenset[int]:
+    """Lock the bay (and so its channels); returns their numbers (1..N, unless someone deleted
+    one by hand). 404 if unknown."""
     row = await (await conn.execute(_LOCK_BAY, {"id": bay_id})).fetchone()
     if row is None:
         raise NotFound(BAY_NOT_FOUND)
-    return int(row[0])
+    return frozenset(row[0])
 
 
 async def lock_points(
@@ -205,3 +209,10 @@ async def lock_patch(conn: Connection) -> None:
     nothing of the patch can change (a scene's apply, which makes the whole patch a scene's)."""
     for statement in _LOCK_PATCH:
         await conn.execute(statement)
+
+
+async def lock_studio(conn: Connection, *, with_scenes: bool = False) -> None:
+    """Hold every table of the studio (and the scenes) until the transaction ends: the imports,
+    which read the studio as a whole and rebuild it."""
+    tables = _STUDIO_TABLES + (", scenes" if with_scenes else "")
+    await conn.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
