@@ -217,7 +217,27 @@ BAD_DOCUMENTS: dict[str, tuple[Callable[[dict[str, Any]], None], list[Any]]] = {
         ),
         ["body", "cables", 1, "points", 0],
     ),
-    "cable to itself": (lambda d: d["cables"][0].update(points=[1, 1]), ["body"]),
+    "cable to itself": (
+        lambda d: d["cables"][0].update(points=[1, 1]),
+        ["body", "cables", 0, "points"],
+    ),
+    "a channel missing": (
+        lambda d: d["bays"][0]["channels"].pop(1),
+        ["body", "bays", 0],
+    ),
+    "channel 0": (
+        lambda d: d["bays"][0]["channels"][0].update(number=0),
+        ["body", "bays", 0, "channels", 0, "number"],
+    ),
+    "negative device id": (lambda d: d["devices"][0].update(id=-3), ["body", "devices", 0, "id"]),
+    "point id 0": (
+        lambda d: d["patchbay_points"][0].update(id=0),
+        ["body", "patchbay_points", 0, "id"],
+    ),
+    "a time without its offset": (
+        lambda d: d["scenes"][0].update(created_at="2026-12-01T10:00:00"),
+        ["body", "scenes", 0, "created_at"],
+    ),
     "cable to an unknown point": (
         lambda d: d["cables"][0]["points"].__setitem__(1, 999999),
         ["body", "cables", 0, "points", 1],
@@ -381,6 +401,73 @@ def test_csv_round_trip_into_an_empty_database(
     # Again: nothing left to build.
     again = empty_studio.post("/import/patch-list.csv", content=exported, headers=headers).json()
     assert all(not items for items in again["create"].values())
+    assert all(not items for items in again["change"].values())
+
+
+def csv_import(client: TestClient, body: bytes, *, dry_run: bool = False) -> dict[str, Any]:
+    response = client.post(
+        "/import/patch-list.csv",
+        params={"dry_run": str(dry_run).lower()},
+        content=body,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_csv_round_trip_of_names_used_twice_and_empty_slots(
+    client: TestClient, db: Db, empty_studio: TestClient
+) -> None:
+    """Two loose points of one name, two ports of one label on one device, a bay made without
+    points, a bay whose last channels have no points: all come back, and importing the export
+    into the studio it came from changes nothing."""
+    empty = client.post("/bays", json={"name": "Empty", "channels": 2, "create_points": False})
+    client.patch(f"/bays/{empty.json()['id']}/channels", json={"first": 2, "mode": "thru"})
+    partial = client.post("/bays", json={"name": "Partial", "channels": 3, "create_points": False})
+    [in_slot, twin_a, twin_b] = add_points(db, 3, prefix="P")
+    db.execute(
+        "UPDATE patchbay_points SET name = 'Twin' WHERE id IN (%(a)s, %(b)s)",
+        {"a": twin_a, "b": twin_b},
+    )
+    client.put(f"/bays/{partial.json()['id']}/channels/1", json={"bottom_point_id": in_slot})
+    ports = [
+        {"label": "OUT", "type": "Output", "patchbay_id": twin_b},
+        {"label": "OUT", "type": "Output", "patchbay_id": twin_a},
+        {"label": "OUT", "type": "Output", "patchbay_id": in_slot},
+    ]
+    client.post("/devices", json={"name": "Triple", "type": "Synth", "ports": ports})
+    exported = patch_list(client)
+    rows = list(csv.reader(io.StringIO(exported)))
+    assert [row[:5] for row in rows[1:5]] == [
+        ["Empty", "1", "top", "half-normal", ""],
+        ["Empty", "1", "bottom", "half-normal", ""],
+        ["Empty", "2", "top", "thru", ""],
+        ["Empty", "2", "bottom", "thru", ""],
+    ]
+    assert len(rows) == 1 + 4 + 6 + 2
+
+    made = csv_import(empty_studio, exported.encode())
+    assert len(made["create"]["ports"]) == 3 and len(made["create"]["links"]) == 3
+    assert patch_list(empty_studio) == exported
+    bays = {bay["name"]: bay for bay in empty_studio.get("/bays").json()}
+    assert [c["mode"] for c in bays["Empty"]["channels"]] == ["half-normal", "thru"]
+    assert len(bays["Partial"]["channels"]) == 3
+
+    before = client.get("/state").json()
+    again = csv_import(client, exported.encode())
+    assert all(not items for items in again["create"].values()), again
+    assert all(not items for items in again["change"].values()), again
+    assert client.get("/state").json() == before
+
+
+def test_a_port_twice_in_the_rows_is_two_ports(client: TestClient) -> None:
+    """A row is a port: two rows of one device's port label are two ports of that label."""
+    body = "\r\n".join(
+        [HEADER, ",,,,A,,Juno,Synth,OUT,Output,,", ",,,,B,,Juno,Synth,OUT,Output,,"]
+    ).encode()
+    made = csv_import(client, body, dry_run=True)
+    assert made["create"]["ports"] == [{"device": "Juno", "label": "OUT"}] * 2
 
 
 HEADER = (
@@ -395,7 +482,14 @@ HEADER = (
         (["Bay A,x,top,,A1,,,,,,,"], 2, "channel"),
         (["Bay A,1,middle,,A1,,,,,,,"], 2, "row"),
         (["Bay A,1,top,open,A1,,,,,,,"], 2, "mode"),
-        (["Bay A,1,top,,,,,,,,,"], 2, "point"),
+        ([",,,,,a loose point without a name,,,,,,"], 2, "point"),
+        (["Bay A,1,top,,,,Juno,Synth,OUT,Output,,"], 2, "device"),
+        (["Bay A,1,top,,,,,,,,A1,"], 2, "cable to"),
+        (["Bay A,\u00b2,top,,A1,,,,,,,"], 2, "channel"),
+        (["Bay A,\uff11,top,,A1,,,,,,,"], 2, "channel"),
+        (["Bay A,97,top,,A1,,,,,,,"], 2, "channel"),
+        (["Bay A,1,top,,A1,,,,,,,", "Bay A,1,TOP,,A2,,,,,,,"], 3, "row"),
+        ([" ,,,,A1,,,,,,,", "Bay A,1,top,,A1,,x" + "y" * 200 + ",Synth,,,,"], 3, "device"),
         ([",,,,A1,,,,OUT,Output,,"], 2, "device"),
         ([",,,,A1,,Juno,,,,,"], 2, "device type"),
         ([",,,,A1,,Juno,Synth,OUT,,,"], 2, "port type"),
@@ -479,5 +573,53 @@ def test_import_keeps_what_exists_and_builds_the_rest(
     assert plan["create"]["bays"] == [{"name": "Bay C", "channels": 2}]
     assert plan["create"]["patchbay_points"] == ["Bay C 2B"]
     assert plan["create"]["links"] == [{"device": "Juno (new)", "port": "OUT", "point": "Bay A 1T"}]
+    # The port it takes the point from is reported, dry run or not.
+    assert plan["change"]["unlinked"] == [{"device": TRICKY, "port": "OUT L", "point": "Bay A 1T"}]
     bay_c = client.get("/bays").json()[-1]
     assert [c["mode"] for c in bay_c["channels"]] == ["half-normal", "parallel"]
+
+
+def test_a_cable_label_that_differs_is_set_and_reported(
+    client: TestClient, studio: dict[str, Any]
+) -> None:
+    body = "\r\n".join([HEADER, "Bay A,2,top,,Bay A 2T,,,,,,Bay B 1T,-10 dBV"]).encode()
+    for dry_run in (True, False):
+        result = csv_import(client, body, dry_run=dry_run)
+        assert result["change"]["cables"] == [
+            {"points": ["Bay A 2T", "Bay B 1T"], "label": "-10 dBV"}
+        ]
+        assert not any(result["create"].values())
+    [cable] = [c for c in client.get("/cables").json() if c["color"] == "red"]
+    assert (cable["label"], cable["color"]) == ("-10 dBV", "red")
+
+
+def test_a_huge_bad_header_is_not_echoed(client: TestClient) -> None:
+    response = client.post(
+        "/import/patch-list.csv",
+        content=b"x," * 400_000,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422
+    assert len(response.content) < 2048
+    assert response.json()["detail"][0]["loc"] == ["body", 1]
+
+
+def test_the_patch_list_import_takes_16_mib(client: TestClient) -> None:
+    row = ",,,,{n},{pad},,,,,,\r\n"
+    lines = [HEADER + "\r\n"]
+    size = len(lines[0])
+    n = 0
+    while size < 15 * 2**20:
+        line = row.format(n=f"P{n}", pad="d" * 1900)
+        lines.append(line)
+        size += len(line)
+        n += 1
+    body = "".join(lines).encode()
+    assert 2**20 < len(body) < 16 * 2**20
+    result = csv_import(client, body, dry_run=True)
+    assert len(result["create"]["patchbay_points"]) == n
+    over = body + b" " * (16 * 2**20 - len(body) + 1)
+    refused = client.post(
+        "/import/patch-list.csv", content=over, headers={"Content-Type": "text/csv"}
+    )
+    assert (refused.status_code, refused.json()) == (413, {"detail": "Request body too large"})

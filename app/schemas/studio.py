@@ -4,7 +4,14 @@
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from app.models.bay import NormallingMode
 from app.schemas.bay import ChannelNumber
@@ -28,7 +35,10 @@ def _written_as_text(value: object) -> object:
     return value
 
 
-Time = Annotated[datetime, BeforeValidator(_written_as_text)]
+# With its offset: a time without one would be read in the server's time zone.
+Time = Annotated[AwareDatetime, BeforeValidator(_written_as_text)]
+# A row's own id: serial ids start at 1, and the API's paths take no other.
+RowId = Annotated[DbInt, Field(ge=1)]
 
 
 class StudioChannel(BaseModel):
@@ -43,16 +53,23 @@ class StudioChannel(BaseModel):
 class StudioBay(BaseModel):
     model_config = _Strict
 
-    id: DbInt
+    id: RowId
     name: StoredText
     description: StoredText = ""
     channels: list[StudioChannel] = Field(min_length=1, max_length=96)
+
+    @model_validator(mode="after")
+    def _numbered_from_one(self) -> Self:
+        numbers = sorted(channel.number for channel in self.channels)
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"channels must be numbered 1 to {len(numbers)}, each once")
+        return self
 
 
 class StudioPoint(BaseModel):
     model_config = _Strict
 
-    id: DbInt
+    id: RowId
     name: StoredText
     description: StoredText = ""
     type: StoredText = "standard"
@@ -70,7 +87,7 @@ class StudioPort(BaseModel):
 class StudioDevice(BaseModel):
     model_config = _Strict
 
-    id: DbInt
+    id: RowId
     name: StoredText
     type: StoredText
     last_port_number: Annotated[DbInt, Field(ge=0)] = Field(
@@ -82,7 +99,7 @@ class StudioDevice(BaseModel):
 class StudioCable(BaseModel):
     model_config = _Strict
 
-    id: DbInt
+    id: RowId
     points: list[DbInt] = Field(min_length=2, max_length=2, json_schema_extra={"uniqueItems": True})
     label: StoredText = ""
     color: StoredText | None = None
@@ -91,7 +108,7 @@ class StudioCable(BaseModel):
 class StudioScene(BaseModel):
     model_config = _Strict
 
-    id: DbInt
+    id: RowId
     name: StoredText
     description: StoredText = ""
     created_at: Time
@@ -160,13 +177,6 @@ class StudioDocument(BaseModel):
     devices: list[StudioDevice] = Field(default_factory=list, max_length=MAX_ROWS)
     cables: list[StudioCable] = Field(default_factory=list, max_length=MAX_ROWS)
     scenes: list[StudioScene] = Field(default_factory=list, max_length=MAX_ROWS)
-
-    @model_validator(mode="after")
-    def _cable_ends_differ(self) -> Self:
-        for n, cable in enumerate(self.cables):
-            if cable.points[0] == cable.points[1]:
-                raise ValueError(f"cables[{n}] joins point {cable.points[0]} to itself")
-        return self
 
 
 class Counts(BaseModel):

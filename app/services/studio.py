@@ -13,6 +13,7 @@ from typing import Any
 from app.core.errors import Invalid
 from app.db.pool import Connection
 from app.schemas.studio import StudioDocument
+from app.services.locks import lock_studio
 
 _COUNTS = """
     SELECT (SELECT count(*) FROM bays), (SELECT count(*) FROM patchbay_points),
@@ -20,11 +21,6 @@ _COUNTS = """
            (SELECT count(*) FROM cables), (SELECT count(*) FROM scenes)
 """
 KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes")
-# In the lock order: parents before children.
-_LOCK = (
-    "LOCK TABLE devices, bays, bay_channels, patchbay_points, ports, cables, cable_ends, scenes "
-    "IN EXCLUSIVE MODE"
-)
 _EMPTY = (
     "DELETE FROM scenes",
     "DELETE FROM cables",  # and their ends
@@ -114,15 +110,7 @@ def check(doc: StudioDocument) -> None:
             raise Invalid(("body", *loc), "not a point of this document", point)
 
     for b, bay in enumerate(doc.bays):
-        numbers: set[int] = set()
-        for c, channel in enumerate(bay.channels):
-            if channel.number in numbers:
-                raise Invalid(
-                    ("body", "bays", b, "channels", c, "number"),
-                    "channel appears twice",
-                    channel.number,
-                )
-            numbers.add(channel.number)
+        for c, channel in enumerate(bay.channels):  # numbered 1..N: StudioBay checks it
             for field in ("top_point_id", "bottom_point_id"):
                 point = getattr(channel, field)
                 known(point, ("bays", b, "channels", c, field))
@@ -147,6 +135,8 @@ def check(doc: StudioDocument) -> None:
                 held[port.patchbay_id] = port.id
     plugged: set[int] = set()
     for k, cable in enumerate(doc.cables):
+        if cable.points[0] == cable.points[1]:
+            raise Invalid(("body", "cables", k, "points"), "a cable joins two points", cable.points)
         for e, point in enumerate(cable.points):
             known(point, ("cables", k, "points", e))
             if point in plugged:
@@ -235,7 +225,7 @@ async def import_studio(conn: Connection, *, doc: StudioDocument, dry_run: bool)
             "delete": await counts(conn),
             "create": created(doc),
         }
-    await conn.execute(_LOCK)
+    await lock_studio(conn, with_scenes=True)
     before = await counts(conn)
     for statement in _EMPTY:
         await conn.execute(statement)

@@ -8,7 +8,7 @@ from app.api.responses import json_response
 from app.db import shapes
 from app.schemas.common import BODY_ERRORS, error_responses
 from app.schemas.studio import ImportResult, StudioDocument
-from app.services import patch_list, studio
+from app.services import patch_list, patch_list_import, studio
 from app.services.signal_flow import encoded
 
 router = APIRouter(tags=["Export"])
@@ -111,5 +111,5 @@ async def import_patch_list(request: Request, db: DatabaseDep, dry_run: DryRun =
     """
     rows = patch_list.parse(await request.body())
     async with db.transaction() as conn:
-        result = await patch_list.import_rows(conn, rows=rows, dry_run=dry_run)
+        result = await patch_list_import.import_rows(conn, rows=rows, dry_run=dry_run)
     return json_response(encoded(result))

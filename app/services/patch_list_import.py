@@ -1,0 +1,292 @@
+"""Importing a patch list (SPEC D6): build what the rows name and the studio lacks.
+
+Rows are matched to what exists so that importing a studio's own export changes nothing, and
+importing it into an empty studio rebuilds it:
+
+- bays by name, and a row's slot by (bay, channel, row); a bay row with an empty point cell is an
+  empty slot (it makes the channel, with its mode, and no point);
+- loose points by name: the k-th row of a name is the k-th loose point of that name, by id;
+- devices by name; ports by label within their device: a row takes the port of that label
+  already on its point, else the next one of that label not taken by another row (in creation
+  order), else a new one;
+- a cable by its two points, in either order; a row whose cable label differs relabels it.
+
+It runs in one transaction with the studio's tables held (reads go on, writes wait); a dry run
+does the same and rolls back, so what it reports is exactly what the real run would do: what
+it creates, and what it changes (channel modes, ports that lose their point to another, cable
+labels).
+"""
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+
+from app.core.errors import Invalid, constraint_error
+from app.db.pool import Connection
+from app.schemas.bay import BayCreate
+from app.schemas.device import DeviceCreate
+from app.schemas.port import PortCreate
+from app.services import bays, cables, devices
+from app.services.locks import lock_studio, relink
+from app.services.patch_list import Row, bad_cell
+
+# The studio by name, as the import finds it.
+_SNAPSHOT = """
+    SELECT json_build_object(
+        'bays', (SELECT coalesce(json_object_agg(b.name, json_build_array(b.id,
+                    array(SELECT number FROM bay_channels c WHERE c.bay_id = b.id))), '{}')
+                   FROM (SELECT DISTINCT ON (name) * FROM bays ORDER BY name, id) AS b),
+        'modes', (SELECT coalesce(json_agg(json_build_array(c.bay_id, c.number, c.mode)), '[]')
+                    FROM bay_channels c),
+        'points', (SELECT coalesce(json_agg(json_build_array(pp.id, pp.name, pp.bay_id,
+                      pp.bay_channel, pp.bay_row) ORDER BY pp.id), '[]') FROM patchbay_points pp),
+        'devices', (SELECT coalesce(json_object_agg(d.name, d.id), '{}')
+                      FROM (SELECT DISTINCT ON (name) * FROM devices ORDER BY name, id) AS d),
+        'ports', (SELECT coalesce(json_agg(json_build_array(p.id, p.device_id, p.label,
+                     p.patchbay_id, d.name) ORDER BY p.position), '[]')
+                    FROM ports p JOIN devices d ON d.id = p.device_id),
+        'cables', (SELECT coalesce(json_agg(json_build_array(a.point_id, b.point_id, k.id,
+                      k.label, k.color)), '[]')
+                     FROM cables k
+                     JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1
+                     JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2)
+    )::text
+"""
+_NEW_POINT = """
+    INSERT INTO patchbay_points (name, description, bay_id, bay_channel, bay_row)
+    VALUES (%(name)s, %(description)s, %(bay)s, %(channel)s, %(row)s) RETURNING id
+"""
+
+
+class _Import:
+    """One import: the studio by name as it goes, and what it created and changed."""
+
+    def __init__(self, conn: Connection, studio: dict[str, Any]) -> None:
+        self.conn = conn
+        # name -> (id, channel numbers)
+        self.bays = {name: (bay, set(numbers)) for name, (bay, numbers) in studio["bays"].items()}
+        self.modes = {(bay, n): mode for bay, n, mode in studio["modes"]}
+        self.slots: dict[tuple[int, int, str], int] = {
+            (b, n, r): pid for pid, _, b, n, r in studio["points"] if b is not None
+        }
+        self.loose: dict[str, list[int]] = defaultdict(list)  # by id
+        self.names: dict[int, str] = {}
+        for pid, name, bay, *_ in studio["points"]:
+            self.names[pid] = name
+            if bay is None:
+                self.loose[name].append(pid)
+        self.devices: dict[str, int] = studio["devices"]
+        self.ports: dict[tuple[int, str], list[str]] = defaultdict(list)  # in creation order
+        self.port_point: dict[str, int | None] = {}
+        self.port_names: dict[str, tuple[str, str]] = {}
+        for pid, device, label, point, device_name in studio["ports"]:
+            self.ports[(device, label)].append(pid)
+            self.port_point[pid] = point
+            self.port_names[pid] = (device_name, label)
+        self.cables = {
+            frozenset((a, b)): (cable, label, color)
+            for a, b, cable, label, color in studio["cables"]
+        }
+        self.plugged = {point for pair in self.cables for point in pair}
+        self.created: dict[str, list[Any]] = {
+            k: [] for k in ("bays", "patchbay_points", "devices", "ports", "links", "cables")
+        }
+        self.changed: dict[str, list[Any]] = {"modes": [], "unlinked": [], "cables": []}
+
+    async def bays_for(self, rows: list[Row]) -> None:
+        wanted: dict[str, list[Row]] = {}
+        for row in rows:
+            if row.bay:
+                wanted.setdefault(row.bay, []).append(row)
+        for name, in_bay in wanted.items():
+            new = name not in self.bays
+            if new:
+                needed = max(row.channel for row in in_bay)
+                data = BayCreate(name=name, channels=needed, create_points=False)
+                bay_id, _ = await bays.create_bay(self.conn, data=data)
+                self.bays[name] = (bay_id, set(range(1, needed + 1)))
+                self.modes.update({(bay_id, n): data.mode.value for n in range(1, needed + 1)})
+                self.created["bays"].append({"name": name, "channels": needed})
+            bay_id, numbers = self.bays[name]
+            for row in in_bay:
+                if row.channel not in numbers:
+                    shown = ", ".join(map(str, sorted(numbers))) or "none"
+                    message = f"bay {name} has no channel {row.channel} (its channels: {shown})"
+                    raise bad_cell(row.number, "channel", message, row.channel)
+            changes = {
+                (bay_id, row.channel): row.mode.value
+                for row in in_bay
+                if row.mode is not None and self.modes[(bay_id, row.channel)] != row.mode.value
+            }
+            await bays.set_each_mode(self.conn, [(b, n, mode) for (b, n), mode in changes.items()])
+            if not new:  # a new bay's modes are part of making it
+                self.changed["modes"] += [
+                    {"bay": name, "channel": n, "mode": mode} for (_, n), mode in changes.items()
+                ]
+
+    async def points_for(self, rows: list[Row]) -> dict[int, int | None]:
+        """The point of each row (by row number), made where missing; None for an empty slot."""
+        points: dict[int, int | None] = {}
+        taken: dict[str, int] = defaultdict(int)  # loose points of a name used so far
+        for row in rows:
+            if row.bay:
+                slot = (self.bays[row.bay][0], row.channel, row.jack)
+                if slot not in self.slots and row.point:
+                    self.slots[slot] = await self._new_point(row, slot[0])
+                points[row.number] = self.slots.get(slot)
+                continue
+            existing = self.loose[row.point]
+            if taken[row.point] == len(existing):
+                existing.append(await self._new_point(row, None))
+            points[row.number] = existing[taken[row.point]]
+            taken[row.point] += 1
+        return points
+
+    async def _new_point(self, row: Row, bay_id: int | None) -> int:
+        params = {
+            "name": row.point,
+            "description": row.description,
+            "bay": bay_id,
+            "channel": row.channel if bay_id else None,
+            "row": row.jack or None,
+        }
+        found = await (await self.conn.execute(_NEW_POINT, params)).fetchone()
+        assert found is not None
+        self.names[int(found[0])] = row.point
+        self.created["patchbay_points"].append(row.point)
+        return int(found[0])
+
+    async def device_of(self, row: Row) -> int:
+        if row.device not in self.devices:
+            if not row.device_type:
+                raise bad_cell(row.number, "device type", "a new device needs a type", "")
+            data = DeviceCreate(name=row.device, type=row.device_type, ports=[])
+            self.devices[row.device], _ = await devices.create_device(self.conn, data=data)
+            self.created["devices"].append({"name": row.device, "type": row.device_type})
+        return self.devices[row.device]
+
+    async def ports_for(
+        self, rows: list[Row], points: dict[int, int | None]
+    ) -> dict[str, int | None]:
+        """The port of each row that names one, made where missing: where each port goes."""
+        wired = [row for row in rows if row.port]
+        device_of = {row.number: await self.device_of(row) for row in wired}
+        chosen: dict[int, str] = {}
+        # First the rows whose point already holds their port, then the others in file order.
+        for row in wired:
+            for port in self.ports[(device_of[row.number], row.port)]:
+                if self.port_point[port] == points[row.number] and port not in chosen.values():
+                    chosen[row.number] = port
+                    break
+        for row in wired:
+            if row.number in chosen:
+                continue
+            same_label = self.ports[(device_of[row.number], row.port)]
+            free = [port for port in same_label if port not in chosen.values()]
+            chosen[row.number] = (
+                free[0] if free else await self._new_port(row, device_of[row.number])
+            )
+        targets: dict[str, int | None] = {}
+        for row in wired:
+            port, point = chosen[row.number], points[row.number]
+            assert point is not None, "a row with a port names its point"
+            if self.port_point[port] != point:
+                targets[port] = point
+                self.created["links"].append(
+                    {"device": row.device, "port": row.port, "point": row.point}
+                )
+        return targets
+
+    async def _new_port(self, row: Row, device_id: int) -> str:
+        if row.port_type is None:
+            raise bad_cell(row.number, "port type", "a new port needs a type", "")
+        data = PortCreate(label=row.port, type=row.port_type)
+        port, _ = await devices.add_port(self.conn, device_id=device_id, data=data)
+        self.ports[(device_id, row.port)].append(port)
+        self.port_point[port] = None
+        self.created["ports"].append({"device": row.device, "label": row.port})
+        return port
+
+    async def link(self, targets: dict[str, int | None]) -> None:
+        if not targets:
+            return
+        _, losers = await relink(self.conn, targets)
+        for port in losers:
+            device, label = self.port_names[port]
+            point = self.port_point[port]
+            self.changed["unlinked"].append(
+                {"device": device, "port": label, "point": self.names.get(point or 0)}
+            )
+
+    async def cable(self, row: Row, point: int, named: dict[str, list[int]]) -> None:
+        ends = named.get(row.cable_to) or [
+            pid for pid, name in self.names.items() if name == row.cable_to
+        ]
+        if len(ends) != 1:
+            raise bad_cell(row.number, "cable to", "names no single point", row.cable_to)
+        other = ends[0]
+        if other == point:
+            raise bad_cell(row.number, "cable to", "a cable joins two points", row.cable_to)
+        pair = frozenset((point, other))
+        if pair in self.cables:
+            cable, label, color = self.cables[pair]
+            if label != row.cable_label:
+                await cables.relabel(self.conn, [(cable, row.cable_label, color)])
+                self.cables[pair] = (cable, row.cable_label, color)
+                self.changed["cables"].append(
+                    {"points": [row.point, row.cable_to], "label": row.cable_label}
+                )
+            return
+        if point in self.plugged or other in self.plugged:
+            raise bad_cell(row.number, "cable to", "jack already patched", row.cable_to)
+        new = cables.NewCable((point, other), row.cable_label, None)
+        [cable] = await cables.insert_cables(self.conn, [new])
+        self.cables[pair] = (cable, row.cable_label, None)
+        self.plugged |= pair
+        self.created["cables"].append(
+            {"points": [row.point, row.cable_to], "label": row.cable_label}
+        )
+
+
+async def import_rows(conn: Connection, *, rows: list[Row], dry_run: bool) -> dict[str, Any]:
+    """Build what the rows name and the studio lacks; a dry run rolls it all back. Returns what
+    was (or would be) created and changed."""
+    try:
+        async with conn.transaction():
+            report = await _import(conn, rows)
+            if dry_run:
+                raise psycopg.Rollback
+    except psycopg.errors.IntegrityError as exc:
+        known = constraint_error(exc)
+        if known is not None:
+            raise known from exc
+        raise Invalid(
+            ("body",), f"the rows contradict each other ({exc.diag.constraint_name})", None
+        ) from exc
+    return {"dry_run": dry_run, **report}
+
+
+async def _import(conn: Connection, rows: list[Row]) -> dict[str, Any]:
+    await lock_studio(conn)
+    found = await (await conn.execute(_SNAPSHOT)).fetchone()
+    assert found is not None
+    work = _Import(conn, json.loads(found[0]))
+    await work.bays_for(rows)
+    points = await work.points_for(rows)
+    for row in rows:
+        if row.device and not row.port:  # a device on its own
+            await work.device_of(row)
+    await work.link(await work.ports_for(rows, points))
+    # A cable's other end: a point the rows name once, else the only point of that name.
+    named: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        point = points[row.number]
+        if point is not None:
+            named[row.point].append(point)
+    for row in rows:
+        point = points[row.number]
+        if row.cable_to and point is not None:
+            await work.cable(row, point, named)
+    return {"create": work.created, "change": work.changed}
