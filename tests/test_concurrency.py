@@ -334,3 +334,53 @@ def test_scene_applies_racing_links_and_plugs(live: list[str], engine: Engine) -
         assert stale.status_code == 412
         assert client.post(f"/scenes/{scene['id']}/apply").status_code == 200
         assert client.get(f"/scenes/{scene['id']}/diff").json()["steps"] == []
+
+
+def test_reverts_racing_device_deletes_and_new_ports_never_deadlock(
+    live: list[str], engine: Engine
+) -> None:
+    """A revert locks the whole patch and then its devices; a device's deletion its ports and
+    then the device; adding a port its point and then the device. Racing from two processes,
+    each answers one of its statuses (a deadlock would be a 503)."""
+    ports = seed(engine, devices=6, ports_each=4, points=12)
+    rng = random.Random(5)
+    revisions = []
+    with httpx.Client(base_url=live[0], timeout=30) as client:
+        for n, port in enumerate(rng.sample(ports, 10)):
+            assert (
+                client.post(f"/ports/{port}/link", json={"patchbay_id": n + 1}).status_code == 200
+            )
+            revisions.append(
+                int(client.get("/history", params={"limit": 1}).json()["entries"][0]["revision"])
+            )
+            assert client.patch(f"/devices/{n % 6 + 1}", json={"name": f"D{n}"}).status_code == 200
+            revisions.append(
+                int(client.get("/history", params={"limit": 1}).json()["entries"][0]["revision"])
+            )
+    calls: list[tuple[str, str, str, Any]] = []
+    for i in range(160):
+        base, roll = live[i % 2], rng.random()
+        if roll < 0.35:
+            calls.append(("POST", base, f"/history/{rng.choice(revisions)}/revert", None))
+        elif roll < 0.45:
+            calls.append(("DELETE", base, f"/devices/{rng.randint(1, 6)}", None))
+        elif roll < 0.65:
+            body = {"label": "New", "type": "Input", "patchbay_id": rng.randint(1, 12)}
+            calls.append(("POST", base, f"/devices/{rng.randint(1, 6)}/ports", body))
+        elif roll < 0.85:
+            path = f"/ports/{rng.choice(ports)}/link"
+            calls.append(("POST", base, path, {"patchbay_id": rng.randint(1, 12)}))
+        else:
+            chosen, targets = rng.sample(ports, 2), rng.sample(range(1, 13), 2)
+            links = [{"port_id": p, "patchbay_id": t} for p, t in zip(chosen, targets, strict=True)]
+            calls.append(("POST", base, "/ports/bulk-link", {"links": links}))
+    responses = run_all(calls)
+
+    for (method, _, path, _), response in zip(calls, responses, strict=True):
+        assert response.status_code in (200, 201, 404, 409), (method, path, response.text)
+    assert any(r.status_code == 200 and "/revert" in str(r.url) for r in responses)
+    with engine.connect() as conn:
+        taken = conn.scalars(
+            text("SELECT patchbay_id FROM ports WHERE patchbay_id IS NOT NULL")
+        ).all()
+    assert len(taken) == len(set(taken))

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from app.schemas.history import Entry, HistoryPage
-from app.services.history import prune
+from app.schemas.history import Entry, HistoryPage, RevertRefused
+from app.services.history import ADDED, CHANGED, prune
 from tests.conftest import empty_tables, settings
 from tests.helpers import LogCapture, shaped
 
@@ -176,6 +176,46 @@ def test_sql_typed_in_pgadmin_is_recorded(
         conn.execute(text("DELETE FROM cable_ends"))
         conn.execute(text("TRUNCATE cables CASCADE"))
     assert latest(committing_client)["source"] == "sql"
+
+
+def test_sql_after_set_constraints_immediate_is_recorded(
+    committing_client: Api, engine: Engine, studio: dict[str, Any]
+) -> None:
+    """With the deferred triggers made immediate (as some pgAdmin users do), the revision is
+    still bumped after the changes are recorded: one entry, no change left without one."""
+    with engine.begin() as conn:
+        conn.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+        conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('Immediate')"))
+    entry = latest(committing_client)
+    assert entry["revision"] == revision(committing_client)
+    assert entry["summary"] == "Added point Immediate"
+    with engine.connect() as conn:
+        orphans = conn.scalar(
+            text(
+                "SELECT count(*) FROM history_changes c WHERE NOT EXISTS "
+                "(SELECT 1 FROM history_entries e WHERE e.id = c.entry_id)"
+            )
+        )
+    assert orphans == 0
+
+
+def test_what_changes_nothing_bumps_nothing(
+    committing_client: Api, engine: Engine, studio: dict[str, Any]
+) -> None:
+    """An UPDATE that leaves its rows as they were, an empty PATCH, a TRUNCATE of an empty
+    table: no revision, no entry (every revision has its entry)."""
+    client = committing_client
+    before, count = revision(client), len(entries(client))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE devices SET name = name"))
+        conn.execute(text("DELETE FROM cable_ends"))
+        conn.execute(text("TRUNCATE cables CASCADE"))
+    ok(client.patch(f"/devices/{studio['synth']}", json={}))
+    ok(client.patch(f"/bays/{studio['bay']}", json={"name": "Bay A"}))
+    ok(client.patch(f"/ports/{studio['out']}", json={"label": "OUT L"}))
+    assert (revision(client), len(entries(client))) == (before, count)
+    ok(client.patch(f"/devices/{studio['synth']}", json={"name": "Juno-60"}))
+    assert latest(client)["revision"] == revision(client) == before + 1
 
 
 def test_a_rolled_back_change_leaves_no_entry(
@@ -348,6 +388,62 @@ def test_a_later_change_conflicts(committing_client: Api, studio: dict[str, Any]
     assert state(client) == before
 
 
+def test_a_bay_with_a_point_added_since_is_not_reverted_away(
+    committing_client: Api, engine: Engine
+) -> None:
+    """Undoing a bay's creation would delete, with the bay, a point put into it later: 409,
+    naming that point, and nothing changes."""
+    client = committing_client
+    bay = ok(
+        client.post("/bays", json={"name": "Bay N", "channels": 1, "create_points": False}), 201
+    )
+    made = latest(client)
+    point = ok(client.post("/patchbay-points", json={"name": "Later"}), 201)
+    ok(client.put(f"/bays/{bay['id']}/channels/1", json={"top_point_id": point["id"]}))
+    before = state(client)
+    response = client.post(f"/history/{made['revision']}/revert")
+    assert response.status_code == 409, response.text
+    [conflict] = response.json()["conflicts"]
+    assert (conflict["table"], conflict["key"], conflict["expected"]) == (
+        "patchbay_points",
+        point["id"],
+        None,
+    )
+    assert conflict["now"]["name"] == "Later"
+    assert state(client) == before
+
+
+def test_a_device_with_a_port_added_since_is_not_reverted_away(committing_client: Api) -> None:
+    client = committing_client
+    device = ok(client.post("/devices", json={"name": "New", "type": "Synth", "ports": []}), 201)
+    made = latest(client)
+    ok(client.post(f"/devices/{device['id']}/ports", json={"label": "A", "type": "Input"}), 201)
+    response = client.post(f"/history/{made['revision']}/revert")
+    assert response.status_code == 409, response.text
+    # The device changed too (it gave out a port number); the new port would go with it.
+    conflicts = {(c["table"], c["reason"]): c for c in response.json()["conflicts"]}
+    assert conflicts.keys() == {("devices", CHANGED), ("ports", ADDED)}
+    assert conflicts["ports", ADDED]["key"] == f"dev-{device['id']}-port-1"
+    assert ok(client.get(f"/devices/{device['id']}"))["ports"]
+
+
+def test_a_reverted_port_addition_never_gives_its_id_again(
+    committing_client: Api, studio: dict[str, Any]
+) -> None:
+    client = committing_client
+    added = ok(
+        client.post(f"/devices/{studio['synth']}/ports", json={"label": "X", "type": "Other"}), 201
+    )
+    revert(client, latest(client))
+    again = ok(
+        client.post(f"/devices/{studio['synth']}/ports", json={"label": "Y", "type": "Other"}), 201
+    )
+    assert (added["id"], again["id"]) == (
+        f"dev-{studio['synth']}-port-2",
+        f"dev-{studio['synth']}-port-3",
+    )
+
+
 def test_a_point_taken_since_conflicts(committing_client: Api, studio: dict[str, Any]) -> None:
     client, points = committing_client, studio["points"]
     ok(client.post(f"/ports/{studio['out']}/link", json={"patchbay_id": points["2T"]}))
@@ -357,7 +453,10 @@ def test_a_point_taken_since_conflicts(committing_client: Api, studio: dict[str,
     before = state(client)
     response = client.post(f"/history/{moved['revision']}/revert")
     assert response.status_code == 409, response.text
-    assert response.json()["detail"] == "Later changes conflict with this revert"
+    body = shaped(response, RevertRefused)
+    assert body["detail"] == "Later changes conflict with this revert"
+    [conflict] = body["conflicts"]
+    assert conflict["table"] == "ports" and conflict["reason"].startswith("a later change")
     assert state(client) == before
 
 

@@ -50,3 +50,37 @@ class HistoryPage(BaseModel):
     next_before: int | None = Field(
         description="Pass as `before` for the next page; null when no more remain."
     )
+
+
+class RevertConflict(BaseModel):
+    table: str = Field(description="The PostgreSQL table.")
+    key: Any = Field(description="The row's primary key (null when PostgreSQL names no row).")
+    expected: dict[str, Any] | None = Field(description="The row as the entry left it.")
+    now: dict[str, Any] | None = Field(description="The row as it is now (null: gone).")
+    reason: str = Field(description="Why the row stands in the way.")
+
+
+class RevertRefused(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "Later changes conflict with this revert",
+                    "conflicts": [
+                        {
+                            "table": "ports",
+                            "key": "dev-1-port-2",
+                            "expected": _CHANGE["after"],
+                            "now": {"id": "dev-1-port-2", "label": "OUT LEFT", "patchbay_id": 3},
+                            "reason": "changed since the entry",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    detail: str
+    conflicts: list[RevertConflict] = Field(
+        default_factory=list, description="The rows in the way (none when nothing is to revert)."
+    )

@@ -1,15 +1,13 @@
 """Devices and their ports: creating them (ports numbered `dev-{device_id}-port-{n}`, never
 reused), renaming, adding a port, deleting."""
 
-from collections import Counter
-
-from app.core.errors import DEVICE_NOT_FOUND, POINT_TAKEN, PORT_NUMBERS_USED_UP, Conflict, NotFound
+from app.core.errors import DEVICE_NOT_FOUND, PORT_NUMBERS_USED_UP, Conflict, NotFound
 from app.db.pool import Connection
-from app.db.shapes import DEVICE, DEVICE_DELETED, PORT
+from app.db.shapes import DEVICE, DEVICE_DELETED, GET_DEVICE, PORT
 from app.schemas.common import INT32_MAX
 from app.schemas.device import DeviceCreate, DeviceUpdate
 from app.schemas.port import PortCreate
-from app.services.locks import lock_device, lock_device_ports, lock_points
+from app.services.locks import claim_points, lock_device, lock_device_ports
 
 _INSERT_DEVICE = """
     INSERT INTO devices (name, type, last_port_number) VALUES (%(name)s, %(type)s, %(ports)s)
@@ -25,8 +23,6 @@ _INSERT_PORTS = f"""
      ORDER BY n
     RETURNING p.id, {PORT}::text
 """
-_GET_DEVICE = f"SELECT {DEVICE}::text FROM devices d WHERE d.id = %(id)s"
-_TAKEN_POINT = "SELECT 1 FROM ports WHERE patchbay_id = ANY(%(points)s) LIMIT 1"
 # Past the highest number the device ever gave out, and past any id of that form typed in by
 # hand, whichever device it was given to.
 _NEXT_PORT_NUMBER = """
@@ -44,15 +40,8 @@ _UPDATE_DEVICE = f"""
 _DELETE_DEVICE = f"DELETE FROM devices d WHERE d.id = %(id)s RETURNING {DEVICE_DELETED}::text"
 
 
-async def claim_points(conn: Connection, ports: list[PortCreate]) -> None:
-    """Lock the points new ports ask for: 404 if one is unknown, 409 if one is taken or asked
-    for twice."""
-    wanted = [port.patchbay_id for port in ports if port.patchbay_id is not None]
-    if any(count > 1 for count in Counter(wanted).values()):
-        raise Conflict(POINT_TAKEN)
-    await lock_points(conn, wanted)
-    if wanted and await (await conn.execute(_TAKEN_POINT, {"points": wanted})).fetchone():
-        raise Conflict(POINT_TAKEN)
+def _points_of(ports: list[PortCreate]) -> list[int]:
+    return [port.patchbay_id for port in ports if port.patchbay_id is not None]
 
 
 async def _insert_ports(
@@ -72,7 +61,7 @@ async def _insert_ports(
 
 async def create_device(conn: Connection, *, data: DeviceCreate) -> tuple[int, str]:
     """Create the device and its ports; returns its id and its Device JSON."""
-    await claim_points(conn, data.ports)
+    await claim_points(conn, _points_of(data.ports))
     params = {"name": data.name, "type": data.type, "ports": len(data.ports)}
     row = await (await conn.execute(_INSERT_DEVICE, params)).fetchone()
     assert row is not None
@@ -83,7 +72,7 @@ async def create_device(conn: Connection, *, data: DeviceCreate) -> tuple[int, s
 
 
 async def _device_json(conn: Connection, device_id: int) -> str:
-    row = await (await conn.execute(_GET_DEVICE, {"id": device_id})).fetchone()
+    row = await (await conn.execute(GET_DEVICE, {"id": device_id})).fetchone()
     if row is None:
         raise NotFound(DEVICE_NOT_FOUND)
     return str(row[0])
@@ -100,8 +89,9 @@ async def update_device(conn: Connection, *, device_id: int, data: DeviceUpdate)
 
 async def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tuple[str, str]:
     """Add a port numbered after every port the device ever had; returns its id and JSON."""
-    last = await lock_device(conn, device_id)
-    await claim_points(conn, [data])
+    await _device_json(conn, device_id)  # 404 for an unknown device before anything else
+    await claim_points(conn, _points_of([data]))
+    last = await lock_device(conn, device_id)  # after the point: devices come last
     row = await (
         await conn.execute(_NEXT_PORT_NUMBER, {"last": last, "device": device_id})
     ).fetchone()

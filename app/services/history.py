@@ -1,7 +1,7 @@
 """History (SPEC D5): reading the entries PostgreSQL records, undoing one, pruning old ones.
 
 A revert undoes an entry's net change to each row it touched, in one transaction: it locks the
-devices involved and then the whole patch (`locks.lock_patch`), checks that every such row is
+whole patch (`locks.lock_patch`) and then the devices involved, checks that every such row is
 still as the entry left it (409 with the rows that are not), then restores them. The triggers
 record the revert as an entry of its own, which can be reverted in turn.
 """
@@ -21,7 +21,8 @@ from app.core.errors import (
     NotFound,
 )
 from app.db.pool import Connection, Database
-from app.services.locks import lock_patch
+from app.db.shapes import REVISION
+from app.services.locks import lock_devices, lock_patch
 from app.services.summaries import Change, net, summarize
 
 logger = logging.getLogger("pepper.history")
@@ -37,6 +38,15 @@ KEYS = {
     "cable_ends": ("cable_id", "end_number"),
 }
 # Columns that must be cleared before rows swap their values back (each is unique).
+# What deleting a row takes with it (ON DELETE CASCADE): parent -> (child, its foreign key).
+_CASCADES = {
+    "bays": ("patchbay_points", "bay_id"),
+    "devices": ("ports", "device_id"),
+    "cables": ("cable_ends", "cable_id"),
+}
+CHANGED = "changed since the entry"
+ADDED = "added since the entry, and would go with what the revert deletes"
+BLOCKED = "a later change stands in the way: "
 _UNIQUE_REFERENCES = {
     "ports": ("patchbay_id",),
     "patchbay_points": ("bay_id", "bay_channel", "bay_row"),
@@ -58,9 +68,7 @@ PAGE = f"""
              WHERE %(before)s::bigint IS NULL OR revision < %(before)s
              ORDER BY revision DESC LIMIT %(limit)s + 1) AS e
 """
-_ONE = f"SELECT {_ENTRY}::text FROM history_entries e WHERE e.revision = %(revision)s"
-_REVISION = "SELECT revision FROM state_revision"
-_LOCK_DEVICES = "SELECT id FROM devices WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
+ONE = f"SELECT {_ENTRY}::text FROM history_entries e WHERE e.revision = %(revision)s"
 # A batch of the oldest entries past the retention, and their changes; how many entries went.
 _PRUNE = """
     WITH old AS (
@@ -101,7 +109,7 @@ def page(raw: str, limit: int) -> dict[str, Any]:
 
 
 async def read_entry(conn: Connection, revision: int) -> dict[str, Any]:
-    row = await (await conn.execute(_ONE, {"revision": revision})).fetchone()
+    row = await (await conn.execute(ONE, {"revision": revision})).fetchone()
     if row is None:
         raise NotFound(HISTORY_NOT_FOUND)
     entry: dict[str, Any] = json.loads(row[0])
@@ -130,8 +138,14 @@ async def _current(conn: Connection, table: str, keys: list[str]) -> dict[str, A
     return {_key_of(table, row[0]): row[0] for row in rows}
 
 
+def _conflict(table: str, key: Any, expected: Any, now: Any, reason: str) -> dict[str, Any]:
+    """One item of a 409's `conflicts` (the RevertConflict schema)."""
+    return {"table": table, "key": key, "expected": expected, "now": now, "reason": reason}
+
+
 async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, Any]]:
-    """The rows that are no longer as the entry left them."""
+    """The rows that are no longer as the entry left them, and the rows added since that
+    deleting what the entry made would delete with it."""
     found = []
     for table in KEYS:
         touched = [change for change in changes if change["table"] == table]
@@ -142,13 +156,21 @@ async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, 
         for key, change in zip(keys, touched, strict=True):
             if current.get(key) != change["after"]:
                 found.append(
-                    {
-                        "table": table,
-                        "key": change["key"],
-                        "expected": change["after"],
-                        "now": current.get(key),
-                    }
+                    _conflict(table, change["key"], change["after"], current.get(key), CHANGED)
                 )
+    for parent, (child, column) in _CASCADES.items():
+        made = [c["after"]["id"] for c in changes if c["table"] == parent and c["op"] == "insert"]
+        if not made:
+            continue
+        ours = {_key_of(child, c["after"] or c["before"]) for c in changes if c["table"] == child}
+        query = f"SELECT to_jsonb(t) FROM {child} t WHERE t.{column} = ANY(%(ids)s)"
+        for (row,) in await (await conn.execute(query, {"ids": made})).fetchall():
+            if _key_of(child, row) not in ours:
+                values = [row[c] for c in KEYS[child]]
+                shown = (
+                    values[0] if len(values) == 1 else dict(zip(KEYS[child], values, strict=True))
+                )
+                found.append(_conflict(child, shown, None, row, ADDED))
     return found
 
 
@@ -191,12 +213,16 @@ async def _restore(conn: Connection, changes: list[Change]) -> None:
                 "%(rows)s)",
                 {"rows": json.dumps(images)},
             )
-    # Rows the entry changed take their earlier values back.
+    # Rows the entry changed take their earlier values back; but a device keeps the highest
+    # port number it gave out, so that no port id is ever given out twice.
+    kept = {("devices", "last_port_number"): "greatest(t.last_port_number, r.last_port_number)"}
     for table in KEYS:
         images = [before for before, _ in rows(table, "update")]
         if images:
             restored = [column for column in images[0] if column not in KEYS[table]]
-            assigned = ", ".join(f"{column} = r.{column}" for column in restored)
+            assigned = ", ".join(
+                f"{column} = {kept.get((table, column), f'r.{column}')}" for column in restored
+            )
             await conn.execute(
                 f"UPDATE {table} t SET {assigned} FROM jsonb_populate_recordset(NULL::{table}, "
                 f"%(rows)s) r WHERE {where(table)}",
@@ -214,8 +240,8 @@ async def revert(conn: Connection, *, revision: int) -> dict[str, Any]:
     images = [(c["table"], image) for c in changes for image in (c["before"], c["after"]) if image]
     devices = {image["id"] for table, image in images if table == "devices"}
     devices |= {image["device_id"] for table, image in images if table == "ports"}
-    await conn.execute(_LOCK_DEVICES, {"ids": sorted(devices)})
     await lock_patch(conn)
+    await lock_devices(conn, devices)
     conflicts = await _conflicts(conn, changes)
     if conflicts:
         raise Conflict(REVERT_CONFLICT, conflicts=conflicts)
@@ -225,13 +251,10 @@ async def revert(conn: Connection, *, revision: int) -> dict[str, Any]:
         await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
     except psycopg.errors.IntegrityError as exc:
         # A later change elsewhere stands in the way (a point taken by another port since).
-        blocking = {
-            "table": exc.diag.table_name,
-            "constraint": exc.diag.constraint_name,
-            "detail": exc.diag.message_detail,
-        }
+        reason = BLOCKED + (exc.diag.message_detail or exc.diag.constraint_name or "")
+        blocking = _conflict(exc.diag.table_name or "", None, None, None, reason)
         raise Conflict(REVERT_CONFLICT, conflicts=[blocking]) from exc
-    row = await (await conn.execute(_REVISION)).fetchone()
+    row = await (await conn.execute(REVISION)).fetchone()
     assert row is not None
     return shown(await read_entry(conn, int(row[0])))
 

@@ -3,13 +3,16 @@
 Lock order. A write locks every row it will change, or whose state it decides on, before it
 writes anything, in this order:
 
-    devices (by id) -> bays (by id) -> patchbay points (by id) -> ports (by id) -> cables (by id)
+    bays (by id) -> patchbay points (by id) -> ports (by id) -> cables (by id) -> devices (by id)
 
 and the `state_revision` row last of all, at COMMIT (its triggers are deferred). A request that
-skips a level keeps the order of the rest. One exception: deleting a device locks its ports
-before the device (see `lock_device_ports`). So two requests that want the same rows queue on the
-first of them instead of waiting on each other, in any number of API processes; PostgreSQL's
-`lock_timeout` bounds every wait anyway (503, never a hang).
+skips a level keeps the order of the rest. Devices come last because PostgreSQL itself takes a
+key-share lock on a port's device after the port's own (when a transaction updates a port row
+twice, its foreign key is checked again): deleting a device locks its ports and then the device,
+adding a port locks its point and then the device, a revert locks the whole patch and then the
+devices. So two requests that want the same rows queue on the first of them instead of waiting
+on each other, in any number of API processes; PostgreSQL's `lock_timeout` bounds every wait
+anyway (503, never a hang).
 
 Every change of what a point holds (a port at the rear, a plug at the front, a slot in a bay)
 first locks that point: the point's row lock serialises everyone who wants it.
@@ -50,6 +53,7 @@ class LockedPort:
 
 
 _LOCK_DEVICE = "SELECT last_port_number FROM devices WHERE id = %(id)s FOR UPDATE"
+_LOCK_DEVICES = "SELECT id FROM devices WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
 _LOCK_BAY = """
     SELECT array(SELECT number FROM bay_channels c WHERE c.bay_id = b.id) FROM bays b
      WHERE b.id = %(id)s FOR UPDATE OF b
@@ -62,9 +66,10 @@ _LOCK_POINTS = """
      ORDER BY id FOR UPDATE
 """
 # A point holding a port at the rear or a plug at the front is in use.
-_IN_USE = """
-    SELECT EXISTS (SELECT 1 FROM ports WHERE patchbay_id = ANY(%(ids)s))
-        OR EXISTS (SELECT 1 FROM cable_ends WHERE point_id = ANY(%(ids)s))
+# Does one of the points hold a port (at the rear), a plug (at the front)?
+_HELD = """
+    SELECT %(rear)s AND EXISTS (SELECT 1 FROM ports WHERE patchbay_id = ANY(%(ids)s))
+        OR %(front)s AND EXISTS (SELECT 1 FROM cable_ends WHERE point_id = ANY(%(ids)s))
 """
 _LOCK_CABLE = "SELECT id FROM cables WHERE id = %(id)s FOR UPDATE"
 # Everything a patch is made of, level by level in the lock order.
@@ -75,8 +80,8 @@ _LOCK_PATCH = (
     "SELECT id FROM cables ORDER BY id FOR UPDATE",
 )
 # Every table of the studio, for the writes that rebuild it (the imports): reads go on, every
-# other write waits. Tables in the lock order, parents before children.
-_STUDIO_TABLES = "devices, bays, bay_channels, patchbay_points, ports, cables, cable_ends"
+# other write waits. Tables in the lock order (LOCK TABLE takes them one by one, in this order).
+_STUDIO_TABLES = "bays, bay_channels, patchbay_points, ports, cables, cable_ends, devices"
 # The ports named and whichever ports hold the points named, in id order.
 _LOCK_PORTS = f"""
     SELECT p.id, p.patchbay_id, {PORT}::text AS json FROM ports p
@@ -104,11 +109,14 @@ async def lock_device(conn: Connection, device_id: int) -> int:
     return int(row[0])
 
 
+async def lock_devices(conn: Connection, device_ids: Iterable[int]) -> None:
+    """Lock the devices that exist of these, in id order."""
+    await conn.execute(_LOCK_DEVICES, {"ids": sorted(set(device_ids))})
+
+
 async def lock_device_ports(conn: Connection, device_id: int) -> None:
     """Lock a device's ports in id order, as every other path does, before a cascade touches
-    them in an order of its own. A device's deletion takes these before the device itself: a
-    port whose row a transaction updates twice (a swap in a bulk link) has its foreign key
-    checked again, a key-share lock on its device taken after the port's."""
+    them in an order of its own (a device's deletion, which then locks the device)."""
     await conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
 
 
@@ -141,10 +149,23 @@ async def lock_points(
     return locked
 
 
-async def points_in_use(conn: Connection, point_ids: Iterable[int]) -> bool:
-    """Does one of these (locked) points hold a port or a plug?"""
-    row = await (await conn.execute(_IN_USE, {"ids": list(point_ids)})).fetchone()
+async def points_held(
+    conn: Connection, point_ids: Iterable[int], *, rear: bool = True, front: bool = True
+) -> bool:
+    """Does one of these (locked) points hold a port at the rear, or a plug at the front?"""
+    params = {"ids": list(point_ids), "rear": rear, "front": front}
+    row = await (await conn.execute(_HELD, params)).fetchone()
     return bool(row and row[0])
+
+
+async def claim_points(conn: Connection, point_ids: Sequence[int]) -> None:
+    """Lock the points that new ports ask for: 404 if one is unknown, 409 if one is taken or
+    asked for twice."""
+    if len(set(point_ids)) < len(point_ids):
+        raise Conflict(POINT_TAKEN)
+    await lock_points(conn, point_ids)
+    if point_ids and await points_held(conn, point_ids, front=False):
+        raise Conflict(POINT_TAKEN)
 
 
 async def lock_cable(conn: Connection, cable_id: int) -> None:

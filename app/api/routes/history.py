@@ -1,3 +1,4 @@
+import json
 from typing import Annotated
 
 import anyio.to_thread
@@ -5,10 +6,10 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import DatabaseDep
 from app.api.responses import json_response
+from app.core.errors import HISTORY_NOT_FOUND, NotFound
 from app.schemas.common import WRITE_ERRORS, error_responses
-from app.schemas.history import Entry, HistoryPage
+from app.schemas.history import Entry, HistoryPage, RevertRefused
 from app.services import history as service
-from app.services.signal_flow import encoded
 
 router = APIRouter(prefix="/history", tags=["History"])
 
@@ -38,7 +39,7 @@ async def list_history(
     """
     raw = await db.fetch_value(service.PAGE, {"before": before, "limit": limit})
     body = await anyio.to_thread.run_sync(service.page, raw, limit)
-    return json_response(encoded(body))
+    return json_response(body)
 
 
 @router.get(
@@ -49,16 +50,24 @@ async def list_history(
 )
 async def get_entry(revision: RevisionPath, db: DatabaseDep) -> Response:
     """The entry of the transaction that produced this revision."""
-    async with db.connection() as conn:
-        entry = await service.read_entry(conn, revision)
-    return json_response(encoded(service.shown(entry)))
+    raw = await db.fetch_value(service.ONE, {"revision": revision})
+    if raw is None:
+        raise NotFound(HISTORY_NOT_FOUND)
+    entry = json.loads(raw)
+    return json_response(service.shown(entry))
 
 
 @router.post(
     "/{revision}/revert",
     response_model=Entry,
     summary="Undo a change",
-    responses=error_responses(404, 409, *WRITE_ERRORS, 503),
+    responses={
+        **error_responses(404, *WRITE_ERRORS, 503),
+        409: {
+            "model": RevertRefused,
+            "description": "Later changes stand in the way, or the entry changes nothing",
+        },
+    },
 )
 async def revert(revision: RevisionPath, db: DatabaseDep) -> Response:
     """Undo the entry in one new transaction: rows it made go, rows it deleted come back with
@@ -69,4 +78,4 @@ async def revert(revision: RevisionPath, db: DatabaseDep) -> Response:
     """
     async with db.transaction() as conn:
         entry = await service.revert(conn, revision=revision)
-    return json_response(encoded(entry))
+    return json_response(entry)
