@@ -112,6 +112,15 @@ def test_pages_name_no_other_host(client: TestClient, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", PAGES)
+def test_every_page_forbids_loading_from_elsewhere(client: TestClient, path: str) -> None:
+    policy = client.get(path).headers["content-security-policy"]
+    directives = dict(item.strip().split(" ", 1) for item in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["connect-src"] == "'self'" and directives["frame-ancestors"] == "'self'"
+    assert "http" not in policy and "*" not in policy
+
+
+@pytest.mark.parametrize("path", PAGES)
 def test_every_url_the_pages_name_is_served(client: TestClient, path: str) -> None:
     found = page_urls(client.get(path).text)
     for url in found.urls:

@@ -128,6 +128,38 @@ def test_direct_sql_change_sends_an_event(live: list[str], engine: Engine, strea
     assert client.next_event().id == before + 1
 
 
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["INSERT INTO bays (id, name) VALUES (900, 'Typed bay')"],
+        [
+            "INSERT INTO bays (id, name) VALUES (900, 'Typed bay')",
+            "INSERT INTO bay_channels (bay_id, number, mode) VALUES (900, 1, 'thru')",
+        ],
+        [
+            "INSERT INTO patchbay_points (id, name) VALUES (901, 'A'), (902, 'B')",
+            "INSERT INTO cables (id, label) VALUES (900, 'typed')",
+            "INSERT INTO cable_ends (cable_id, end_number, point_id) VALUES (900, 1, 901), "
+            "(900, 2, 902)",
+        ],
+    ],
+    ids=["bay", "channel", "cable"],
+)
+def test_direct_sql_on_bays_and_cables_changes_the_etag_and_sends_an_event(
+    live: list[str], engine: Engine, stream: list, statements: list[str]
+) -> None:
+    client = open_stream(stream, f"{live[0]}/events")
+    before = client.next_event().id
+    etag = httpx.get(f"{live[1]}/state").headers["etag"]
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    assert client.next_event().id == before + 1
+    after = httpx.get(f"{live[1]}/state", headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["etag"] == f'W/"{before + 1}"'
+    assert httpx.get(f"{live[1]}/signal-flow", headers={"If-None-Match": etag}).status_code == 200
+
+
 def test_rolled_back_change_sends_nothing(live: list[str], engine: Engine, stream: list) -> None:
     client = open_stream(stream, f"{live[0]}/events")
     client.next_event()
@@ -151,11 +183,11 @@ def test_last_event_id_resumes(live: list[str], engine: Engine, stream: list) ->
     current = revision(engine)
     up_to_date = open_stream(stream, f"{live[0]}/events", **{"Last-Event-ID": str(current)})
     behind = open_stream(stream, f"{live[0]}/events", **{"Last-Event-ID": str(current - 1)})
-    assert behind.next_event(timeout=1).id == current
+    assert behind.next_event().id == current
     assert up_to_date.no_event_within(1)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO patchbay_points (name) VALUES ('next')"))
-    assert up_to_date.next_event(timeout=1).id == current + 1
+    assert up_to_date.next_event().id == current + 1
 
 
 def test_keep_alive_comments_and_stream_cap(database_url: str, engine: Engine) -> None:

@@ -65,3 +65,29 @@ def test_a_row_lock_held_elsewhere_is_a_503_within_the_lock_timeout(
     finally:
         servers.stop()
         empty_tables(engine)
+
+
+def test_the_timeouts_are_set_on_the_api_connections_only(
+    database_url: str, engine: Engine
+) -> None:
+    """lock_timeout, statement_timeout and idle_in_transaction_session_timeout come from the
+    settings on each connection the API opens; the role and the database, which pgAdmin users
+    share, keep theirs."""
+    app = create_app(
+        settings(
+            database_url,
+            db_lock_timeout=2.5,
+            db_statement_timeout=7,
+            db_idle_in_transaction_timeout=9,
+        )
+    )
+    shown = (
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'), "
+        "current_setting('idle_in_transaction_session_timeout')"
+    )
+    with TestClient(app) as client:
+        row = client.portal.call(app.state.database.fetch_row, shown)
+        assert tuple(row) == ("2500ms", "7s", "9s")
+    with engine.connect() as conn:
+        assert conn.execute(text(shown)).one() == ("0", "0", "0")
+        assert conn.scalar(text("SELECT count(*) FROM pg_db_role_setting")) == 0

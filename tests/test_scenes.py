@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -391,10 +392,16 @@ def test_apply_is_one_revision_and_one_event(committing_client: TestClient, engi
     client.patch(f"/bays/{bay['id']}/channels", json={"first": 1, "last": 4, "mode": "thru"})
     before = client.get(f"/scenes/{scene['id']}/diff").json()
     assert len(before["steps"]) == 8
-    applied = client.post(
-        f"/scenes/{scene['id']}/apply", headers={"If-Match": f'W/"{before["revision"]}"'}
-    ).json()
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute("LISTEN pepper_state")
+        applied = client.post(
+            f"/scenes/{scene['id']}/apply", headers={"If-Match": f'W/"{before["revision"]}"'}
+        ).json()
+        # Every NOTIFY of the apply's transaction, and a second for any that came after.
+        heard = [n.payload for n in listener.notifies(timeout=1.0)]
     assert applied["revision"] == before["revision"] + 1
+    assert heard == [str(applied["revision"])]
     assert client.get("/state").headers["etag"] == f'W/"{applied["revision"]}"'
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ROOT, empty_tables, settings
-from tests.helpers import Db, Operation, add_points, holder_of, make_device, operations
+from tests.helpers import Db, LogCapture, Operation, add_points, holder_of, make_device, operations
 
 KEY = "s3cret"
 ORIGIN = "http://studio.local:5173"
@@ -352,6 +352,27 @@ def hosted(hosted_app: FastAPI, engine: Engine) -> Iterator[TestClient]:
 )
 def test_hosts_of_this_machine_are_served(hosted: TestClient, host: str) -> None:
     assert hosted.get("/state", headers={"Host": host}).status_code == 200
+
+
+def test_the_hosts_of_cors_origins_are_served(database_url: str) -> None:
+    app = create_app(settings(database_url, cors_origins=["http://studio-pi.fritz.box:8080"]))
+    with TestClient(app) as client:
+        assert (
+            client.get("/health", headers={"Host": "studio-pi.fritz.box:8088"}).status_code == 200
+        )
+        assert client.get("/health", headers={"Host": "other.fritz.box"}).status_code == 400
+
+
+def test_refused_hosts_are_logged_once_each(database_url: str) -> None:
+    app = create_app(settings(database_url))
+    with TestClient(app) as client:
+        log = LogCapture()
+        for host in ("studio-pi.fritz.box", "studio-pi.fritz.box:8088", "x\nFORGED.example"):
+            assert client.get("/health", headers={"Host": host}).status_code == 400
+    refused = [line for line in log.lines() if "refused Host" in line]
+    assert len(refused) == 2, refused
+    assert "'studio-pi.fritz.box'" in refused[0] and "ALLOWED_HOSTS" in refused[0]
+    assert "'x\\x0aforged.example'" in refused[1]
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,9 @@ DRAIN_BYTES = 16 * MAX_BODY_BYTES
 BODY_IDLE_SECONDS = 5.0
 
 access_logger = logging.getLogger("pepper.access")
+logger = logging.getLogger("pepper")
+# Refused Host names are logged, the first this many of each process (a client could send any).
+MAX_HOSTS_LOGGED = 20
 
 # A client's id is kept if it is short and plain (no spaces, quotes or control characters that
 # could forge log lines or headers).
@@ -128,7 +131,7 @@ class Guard:
         self.query_key_paths = frozenset(query_key_paths)
         self.body_limits = dict(body_limits)
         self.cors_origins = frozenset(settings.cors_origins)
-        self.host_allowed = _host_rule(settings.allowed_hosts)
+        self.host_allowed = _host_rule(settings.allowed_hosts, settings.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -289,10 +292,14 @@ def _host_name(host: str) -> str:
     return (name if colon else host).rstrip(".")
 
 
-def _host_rule(allowed: list[str]) -> Any:
+def _host_rule(allowed: list[str], cors_origins: list[str]) -> Any:
     machine = socket.gethostname().lower()
-    names = {"localhost", machine, machine.split(".")[0], *allowed}
+    # The browser app's origins name hosts the studio already trusts (often this machine, under
+    # the name the LAN's router gives it, which the container's own host name is not).
+    origin_hosts = {(urlsplit(origin).hostname or "").lower() for origin in cors_origins}
+    names = {"localhost", machine, machine.split(".")[0], *allowed, *origin_hosts}
     suffixes = _LAN_SUFFIXES + tuple(name[1:] for name in allowed if name.startswith("*."))
+    logged: set[str] = set()
 
     @lru_cache(maxsize=256)
     def host_allowed(host: str) -> bool:
@@ -303,6 +310,12 @@ def _host_rule(allowed: list[str]) -> Any:
         try:
             ipaddress.ip_address(name)
         except ValueError:
+            if len(logged) < MAX_HOSTS_LOGGED and name not in logged:
+                logged.add(name)
+                logger.warning(
+                    "refused Host '%s': if it names this server, add it to ALLOWED_HOSTS",
+                    escape_controls(name[:100]),
+                )
             return False
         return True
 

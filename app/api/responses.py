@@ -1,7 +1,9 @@
 """Responses whose JSON body PostgreSQL wrote (app/db/shapes.py), and the ETag rules of the
 revision-tagged reads (RFC 9110 conditional GET)."""
 
+import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Response
 
@@ -10,10 +12,18 @@ from app.db.shapes import REVISION
 
 
 def json_response(
-    body: str | bytes, *, status_code: int = 200, location: str | None = None
+    body: str | bytes | dict[str, Any], *, status_code: int = 200, location: str | None = None
 ) -> Response:
+    """JSON that PostgreSQL wrote, or a dict a service built (written compactly, as PostgreSQL
+    writes its own)."""
+    if isinstance(body, dict):
+        body = encoded(body)
     headers = {"Location": location} if location else None
     return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+
+
+def encoded(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def etag_for(revision: int) -> str:

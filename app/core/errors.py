@@ -52,6 +52,18 @@ TOO_MANY_STREAMS = "Too many open event streams"
 POOL_BUSY = "Service busy, retry shortly"
 DATABASE_UNAVAILABLE = "Database unavailable"
 INTERNAL_ERROR = "Internal Server Error"
+# The `msg` of a 422 naming an item of an import that breaks a rule of the studio (both imports;
+# a check's other messages stand next to it, as Pydantic's stand next to the schemas).
+ITEM_JACK_PATCHED = "jack already patched"
+ITEM_CABLE_TO_ITSELF = "a cable joins two points"
+# Why /ready is not (its 503's detail).
+NOT_ANSWERING = "Database not answering in time"
+NOT_MIGRATED = "Database schema is not migrated"
+LISTENER_DOWN = "Live updates unavailable: the change listener cannot reach the database"
+
+
+def schema_behind(found: str, expected: str) -> str:
+    return f"Database schema is at {found}, the code needs {expected}"
 
 
 def no_such_channel(channels: frozenset[int]) -> str:

@@ -152,6 +152,13 @@ class Database:
             cursor = await conn.execute(query, params, prepare=True)
             return await cursor.fetchone()
 
+    async def fetch_all(
+        self, query: str, params: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        async with self.connection() as conn:
+            cursor = await conn.execute(query, params, prepare=True)
+            return await cursor.fetchall()
+
     def _check_pool_if_broken(self, conn: Connection) -> None:
         # The database went away (restart, failover): the other idle connections are as dead as
         # this one. Check them all now rather than fail one request per stale connection.

@@ -12,7 +12,7 @@ from app.core.errors import (
 from app.db.pool import Connection
 from app.db.shapes import GET_BAY
 from app.schemas.bay import BayCreate, BayUpdate, ChannelModes, ChannelSlots
-from app.services.locks import lock_bay, lock_points, points_in_use
+from app.services.locks import lock_bay, lock_points, points_held
 
 _INSERT_BAY = "INSERT INTO bays (name, description) VALUES (%(name)s, %(description)s) RETURNING id"
 _INSERT_CHANNELS = """
@@ -126,7 +126,7 @@ async def delete_bay(conn: Connection, *, bay_id: int) -> str:
     bay as it was."""
     await lock_bay(conn, bay_id)
     points = await lock_points(conn, [], in_bay=bay_id)
-    if await points_in_use(conn, points):
+    if await points_held(conn, points):
         raise Conflict(BAY_IN_USE)
     shown = await bay_json(conn, bay_id)
     await conn.execute(_DELETE_BAY, {"id": bay_id})

@@ -7,9 +7,8 @@ from app.core.errors import CABLE_NOT_FOUND, JACK_PATCHED, Conflict, NotFound
 from app.db.pool import Connection
 from app.db.shapes import CABLE, GET_CABLE
 from app.schemas.cable import CableCreate, CableUpdate
-from app.services.locks import lock_cable, lock_points
+from app.services.locks import lock_cable, lock_points, points_held
 
-_PLUGGED = "SELECT 1 FROM cable_ends WHERE point_id = ANY(%(points)s) LIMIT 1"
 _NEW_IDS = "SELECT nextval(pg_get_serial_sequence('cables', 'id')) FROM generate_series(1, %(n)s)"
 _INSERT_CABLES = """
     INSERT INTO cables (id, label, color)
@@ -80,7 +79,7 @@ async def create_cable(conn: Connection, *, data: CableCreate) -> tuple[int, str
     """Plug a cable into two free jacks (404 unknown point, 409 a jack already holds a plug)."""
     a, b = data.points
     await lock_points(conn, data.points)
-    if await (await conn.execute(_PLUGGED, {"points": data.points})).fetchone():
+    if await points_held(conn, data.points, rear=False):
         raise Conflict(JACK_PATCHED)
     [cable_id] = await insert_cables(conn, [NewCable((a, b), data.label, data.color)])
     return cable_id, await cable_json(conn, cable_id)

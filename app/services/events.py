@@ -19,6 +19,7 @@ import psycopg
 
 from app.core.config import Settings
 from app.db.pool import connection_kwargs
+from app.db.shapes import REVISION
 
 logger = logging.getLogger("pepper.events")
 
@@ -134,6 +135,6 @@ class StateListener:
                 await self._read_revision(conn)
 
     async def _read_revision(self, conn: psycopg.AsyncConnection[tuple[int]]) -> None:
-        row = await (await conn.execute("SELECT revision FROM state_revision")).fetchone()
+        row = await (await conn.execute(REVISION)).fetchone()
         if row is not None:
             self._publish(int(row[0]))

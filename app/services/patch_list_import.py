@@ -23,12 +23,13 @@ from typing import Any
 
 import psycopg
 
-from app.core.errors import Invalid, constraint_error
+from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid, constraint_error
 from app.db.pool import Connection
 from app.schemas.bay import BayCreate
 from app.schemas.device import DeviceCreate
+from app.schemas.patchbay_point import PointCreate
 from app.schemas.port import PortCreate
-from app.services import bays, cables, devices
+from app.services import bays, cables, devices, patchbay_points
 from app.services.locks import lock_studio, relink
 from app.services.patch_list import Row, bad_cell
 
@@ -53,10 +54,6 @@ _SNAPSHOT = """
                      JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1
                      JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2)
     )::text
-"""
-_NEW_POINT = """
-    INSERT INTO patchbay_points (name, description, bay_id, bay_channel, bay_row)
-    VALUES (%(name)s, %(description)s, %(bay)s, %(channel)s, %(row)s) RETURNING id
 """
 
 
@@ -145,18 +142,12 @@ class _Import:
         return points
 
     async def _new_point(self, row: Row, bay_id: int | None) -> int:
-        params = {
-            "name": row.point,
-            "description": row.description,
-            "bay": bay_id,
-            "channel": row.channel if bay_id else None,
-            "row": row.jack or None,
-        }
-        found = await (await self.conn.execute(_NEW_POINT, params)).fetchone()
-        assert found is not None
-        self.names[int(found[0])] = row.point
+        data = PointCreate(name=row.point, description=row.description)
+        slot = (bay_id, row.channel, row.jack) if bay_id is not None else None
+        point = await patchbay_points.insert_point(self.conn, data, slot)
+        self.names[point] = row.point
         self.created["patchbay_points"].append(row.point)
-        return int(found[0])
+        return point
 
     async def device_of(self, row: Row) -> int:
         if row.device not in self.devices:
@@ -228,7 +219,7 @@ class _Import:
             raise bad_cell(row.number, "cable to", "names no single point", row.cable_to)
         other = ends[0]
         if other == point:
-            raise bad_cell(row.number, "cable to", "a cable joins two points", row.cable_to)
+            raise bad_cell(row.number, "cable to", ITEM_CABLE_TO_ITSELF, row.cable_to)
         pair = frozenset((point, other))
         if pair in self.cables:
             cable, label, color = self.cables[pair]
@@ -240,7 +231,7 @@ class _Import:
                 )
             return
         if point in self.plugged or other in self.plugged:
-            raise bad_cell(row.number, "cable to", "jack already patched", row.cable_to)
+            raise bad_cell(row.number, "cable to", ITEM_JACK_PATCHED, row.cable_to)
         new = cables.NewCable((point, other), row.cable_label, None)
         [cable] = await cables.insert_cables(self.conn, [new])
         self.cables[pair] = (cable, row.cable_label, None)

@@ -6,7 +6,6 @@ breadth-first search from each output over the points, neighbours in id order, s
 takes a shortest path and the same studio always gives the same answer.
 """
 
-import json
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -149,7 +148,3 @@ def port_signal(snapshot: dict[str, Any], port_id: str) -> dict[str, Any] | None
         "feeds": [route for route in routes if route["from_port_id"] == port_id],
         "fed_by": [route for route in routes if route["to_port_id"] == port_id],
     }
-
-
-def encoded(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()

@@ -10,8 +10,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from app.core.errors import Invalid
+from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid
 from app.db.pool import Connection
+from app.db.shapes import REVISION
 from app.schemas.studio import StudioDocument
 from app.services.locks import lock_studio
 
@@ -136,11 +137,11 @@ def check(doc: StudioDocument) -> None:
     plugged: set[int] = set()
     for k, cable in enumerate(doc.cables):
         if cable.points[0] == cable.points[1]:
-            raise Invalid(("body", "cables", k, "points"), "a cable joins two points", cable.points)
+            raise Invalid(("body", "cables", k, "points"), ITEM_CABLE_TO_ITSELF, cable.points)
         for e, point in enumerate(cable.points):
             known(point, ("cables", k, "points", e))
             if point in plugged:
-                raise Invalid(("body", "cables", k, "points", e), "jack already patched", point)
+                raise Invalid(("body", "cables", k, "points", e), ITEM_JACK_PATCHED, point)
             plugged.add(point)
 
 
@@ -235,6 +236,6 @@ async def import_studio(conn: Connection, *, doc: StudioDocument, dry_run: bool)
             await conn.execute(statement, {"rows": json.dumps(rows[table])})
     # Deferred checks, and the triggers that give the import its revision, run now.
     await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    row = await (await conn.execute("SELECT revision FROM state_revision")).fetchone()
+    row = await (await conn.execute(REVISION)).fetchone()
     assert row is not None
     return {"dry_run": False, "revision": int(row[0]), "delete": before, "create": created(doc)}

@@ -9,7 +9,6 @@ from app.db import shapes
 from app.schemas.common import BODY_ERRORS, error_responses
 from app.schemas.studio import ImportResult, StudioDocument
 from app.services import patch_list, patch_list_import, studio
-from app.services.signal_flow import encoded
 
 router = APIRouter(tags=["Export"])
 
@@ -64,7 +63,7 @@ async def import_studio(data: StudioDocument, db: DatabaseDep, dry_run: DryRun =
     """
     async with db.transaction() as conn:
         result = await studio.import_studio(conn, doc=data, dry_run=dry_run)
-    return json_response(encoded(result))
+    return json_response(result)
 
 
 @router.get(
@@ -83,8 +82,7 @@ async def export_patch_list(db: DatabaseDep) -> Response:
     formula gets a leading `'`, which import removes again. Devices and ports wired to no point
     are not in it (`GET /export` has everything).
     """
-    async with db.connection() as conn:
-        rows = await (await conn.execute(patch_list.ROWS)).fetchall()
+    rows = await db.fetch_all(patch_list.ROWS)
     headers = _download("patch-list")
     headers["Content-Disposition"] += '.csv"'
     return Response(
@@ -112,4 +110,4 @@ async def import_patch_list(request: Request, db: DatabaseDep, dry_run: DryRun =
     rows = patch_list.parse(await request.body())
     async with db.transaction() as conn:
         result = await patch_list_import.import_rows(conn, rows=rows, dry_run=dry_run)
-    return json_response(encoded(result))
+    return json_response(result)

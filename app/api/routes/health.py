@@ -7,7 +7,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import DatabaseDep, ListenerDep
-from app.core.errors import DATABASE_UNAVAILABLE, Unavailable, error_response
+from app.core.errors import (
+    DATABASE_UNAVAILABLE,
+    LISTENER_DOWN,
+    NOT_ANSWERING,
+    NOT_MIGRATED,
+    Unavailable,
+    error_response,
+    schema_behind,
+)
 
 router = APIRouter(tags=["Health"])
 
@@ -44,20 +52,20 @@ async def ready(request: Request, db: DatabaseDep, listener: ListenerDep) -> JSO
     done, _ = await asyncio.wait({check}, timeout=READY_WITHIN_SECONDS)
     if not done:
         check.cancel()
-        return _not_ready("Database not answering in time")
+        return _not_ready(NOT_ANSWERING)
     try:
         row = check.result()
     except psycopg.errors.UndefinedTable:
-        return _not_ready("Database schema is not migrated")
+        return _not_ready(NOT_MIGRATED)
     except (psycopg.Error, psycopg_pool.PoolTimeout, Unavailable):
         return _not_ready(DATABASE_UNAVAILABLE)
     expected = request.app.state.schema_head
     if row is None:  # the version table is left empty by `alembic downgrade base`
-        return _not_ready("Database schema is not migrated")
+        return _not_ready(NOT_MIGRATED)
     if row[0] != expected:
-        return _not_ready(f"Database schema is at {row[0]}, the code needs {expected}")
+        return _not_ready(schema_behind(row[0], expected))
     if listener.down_for() > LISTENER_GRACE_SECONDS:
-        return _not_ready("Live updates unavailable: the change listener cannot reach the database")
+        return _not_ready(LISTENER_DOWN)
     return JSONResponse({"status": "ready"})
 
 

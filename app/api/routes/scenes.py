@@ -11,7 +11,6 @@ from app.db import shapes
 from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
 from app.schemas.scene import Applied, PatchSheet, SceneCreate, SceneRead, SceneSummary, SceneUpdate
 from app.services import scenes as service
-from app.services.signal_flow import encoded
 
 router = APIRouter(prefix="/scenes", tags=["Scenes"])
 
@@ -113,7 +112,7 @@ async def diff_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     row = await db.fetch_row(service.SNAPSHOT, {"id": scene_id})
     assert row is not None
     answer = await anyio.to_thread.run_sync(service.sheet, int(row[0]), row[1])
-    return json_response(encoded(answer))
+    return json_response(answer)
 
 
 @router.post(
@@ -153,4 +152,4 @@ async def apply_scene(
         answer = await service.apply_scene(
             conn, scene_id=scene_id, matches=matches, skip_missing=skip_missing
         )
-    return json_response(encoded(answer))
+    return json_response(answer)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 
 from app.api.deps import DatabaseDep
 from app.api.paths import PortIdPath
-from app.api.responses import json_response, revision_tagged
+from app.api.responses import encoded, json_response, revision_tagged
 from app.api.routes.state import NOT_MODIFIED, IfNoneMatch
 from app.core.errors import PORT_NOT_FOUND, NotFound
 from app.schemas.common import error_responses
@@ -42,7 +42,7 @@ async def get_signal_flow(db: DatabaseDep, if_none_match: IfNoneMatch = None) ->
 
 
 def _flow(snapshot: str) -> bytes:
-    return service.encoded(service.signal_flow(json.loads(snapshot)))
+    return encoded(service.signal_flow(json.loads(snapshot)))
 
 
 @router.get(
@@ -59,4 +59,4 @@ async def get_port_signal(port_id: PortIdPath, db: DatabaseDep) -> Response:
     answer = await anyio.to_thread.run_sync(service.port_signal, json.loads(row[1]), port_id)
     if answer is None:
         raise NotFound(PORT_NOT_FOUND)
-    return json_response(service.encoded(answer))
+    return json_response(answer)
