@@ -78,14 +78,71 @@ def test_the_deploy_job_pins_the_pis_host_key_and_keeps_a_failed_build_harmless(
     (step,) = [step for step in job["steps"] if "PI_SSH_KEY" in step.get("env", {})]
     assert step["env"]["PI_SSH_KNOWN_HOSTS"] == "${{ secrets.PI_SSH_KNOWN_HOSTS }}"
     assert step["env"]["PI_SSH_KEY"] == "${{ secrets.PI_SSH_KEY }}"
+    # Secrets only from the repository's secrets; the commit is the one the test job tested.
+    assert step["env"].pop("TESTED_SHA") == "${{ github.sha }}"
     assert all(value.startswith("${{ secrets.") for value in step["env"].values())
     script = step["run"]
     assert "> ~/.ssh/known_hosts" in script
     assert "-o StrictHostKeyChecking=yes" in script
+    assert '"$PI_APP_DIR" "$TESTED_SHA" | ssh' in script
     assert (
-        'cd "$dir" && git pull --ff-only && docker compose up -d --build --wait'
-        " && docker image prune -f"
+        'cd "$dir" && git fetch --quiet origin && git merge --ff-only --quiet "$sha"'
+        ' && test "$(git rev-parse HEAD)" = "$sha"'
+        " && docker compose up -d --build --wait && docker image prune -f"
     ) in script
+    assert "git pull" not in script
     # No `down` first: a build that fails must leave the running service alone.
     scripts = [step.get("run", "") for name in ("test", "deploy") for step in steps(name)]
     assert not any("compose down" in run for run in scripts)
+
+
+def remote_command() -> str:
+    """What the deploy step runs on the Pi (the single-quoted argument of ssh)."""
+    (step,) = [step for step in steps("deploy") if "PI_SSH_KEY" in step.get("env", {})]
+    match = re.search(r"'(IFS= read -r dir.*?)'\s*$", step["run"], re.MULTILINE)
+    assert match, step["run"]
+    return match.group(1)
+
+
+def git(cwd: Any, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_pi_deploys_exactly_the_tested_commit_or_nothing(tmp_path: Any) -> None:
+    """The remote command, run here with a `docker` that only notes its calls: the Pi's clone
+    moves forward to the tested commit; a commit it cannot move to exactly rebuilds nothing."""
+    origin, pi = tmp_path / "origin", tmp_path / "pi"
+    git(tmp_path, "init", "-q", "-b", "main", str(origin))
+    for name in ("a", "b"):
+        (origin / name).write_text(name)
+        git(origin, "add", name)
+        git(origin, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", name)
+    first, tested = git(origin, "rev-parse", "HEAD~1"), git(origin, "rev-parse", "HEAD")
+    git(tmp_path, "clone", "-q", str(origin), str(pi))
+    git(pi, "reset", "-q", "--hard", first)  # the Pi runs the older commit
+    bin_dir, calls = tmp_path / "bin", tmp_path / "docker-calls"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def deploy(sha: str) -> int:
+        done = subprocess.run(
+            ["sh", "-c", remote_command()],
+            input=f"{pi}\n{sha}\n",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        return done.returncode
+
+    assert deploy(tested) == 0
+    assert git(pi, "rev-parse", "HEAD") == tested
+    assert calls.read_text().splitlines() == ["compose up -d --build --wait", "image prune -f"]
+    calls.unlink()
+    # The branch is past the commit asked for (a newer deploy), or the commit is unknown.
+    assert deploy(first) != 0
+    assert deploy("0" * 40) != 0
+    assert git(pi, "rev-parse", "HEAD") == tested
+    assert not calls.exists()
