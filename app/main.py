@@ -57,7 +57,7 @@ TAGS = [
     {"name": "Signal flow", "description": "What feeds what, once cables and normals count."},
     {"name": "Scenes", "description": "Saved setups, their patch sheets, recalled in one step."},
     {"name": "History", "description": "Every change, who made it, and undoing it."},
-    {"name": "Export", "description": "The studio in and out: JSON, CSV."},
+    {"name": "Export", "description": "The studio in and out: JSON, CSV, printable labels."},
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
 ]
 
@@ -94,7 +94,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (use `make run` for a local database)")
-    # Worker threads run only the CPU-heavy parts of a few requests (signal flow, imports).
+    # Worker threads run only the CPU-heavy parts of a few requests (signal flow, history pages,
+    # patch sheets), off the event loop.
     anyio.to_thread.current_default_thread_limiter().total_tokens = 4
     database = Database(settings)
     listener = StateListener(settings)

@@ -391,6 +391,25 @@ def test_errors_are_declared(openapi: dict[str, Any]) -> None:
     assert {"201", "404", "409", "413", "422"} <= set(create)
 
 
+def test_every_201_that_sends_location_declares_it(app_client: TestClient) -> None:
+    """The 201s name what they made in `Location`, and the schema says so (all but the bulk
+    creation of points, which makes many)."""
+    openapi = app_client.get("/openapi.json").json()
+    created = [
+        (method, path, operation["responses"]["201"])
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+        if "201" in operation["responses"]
+    ]
+    assert len(created) == 7
+    for method, path, response in created:
+        if path == "/patchbay-points/bulk":
+            assert "headers" not in response
+            continue
+        assert response["headers"]["Location"]["schema"] == {"type": "string"}, (method, path)
+        assert response["content"]["application/json"]["schema"], (method, path)
+
+
 def test_port_type_is_an_enum_in_the_schema(openapi: dict[str, Any]) -> None:
     assert openapi["components"]["schemas"]["PortType"]["enum"] == ["Input", "Output", "Other"]
 

@@ -213,6 +213,10 @@ def test_what_changes_nothing_bumps_nothing(
     ok(client.patch(f"/devices/{studio['synth']}", json={}))
     ok(client.patch(f"/bays/{studio['bay']}", json={"name": "Bay A"}))
     ok(client.patch(f"/ports/{studio['out']}", json={"label": "OUT L"}))
+    points = studio["points"]
+    slots = {"top_point_id": points["1T"], "bottom_point_id": points["1B"]}
+    ok(client.put(f"/bays/{studio['bay']}/channels/1", json=slots))
+    ok(client.patch(f"/bays/{studio['bay']}/channels", json={"first": 1, "mode": "half-normal"}))
     assert (revision(client), len(entries(client))) == (before, count)
     ok(client.patch(f"/devices/{studio['synth']}", json={"name": "Juno-60"}))
     assert latest(client)["revision"] == revision(client) == before + 1

@@ -172,3 +172,28 @@ def test_a_422_shows_only_a_short_prefix_of_what_was_sent(client: TestClient) ->
         response = client.post("/devices", json=body)
         assert response.status_code == 422
         assert len(response.content) < 2000, response.content[:300]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/devices/{device}", {"name": ""}, ["body", "name"]),
+        ("/devices/{device}", {"type": 5}, ["body", "type"]),
+        ("/bays/{bay}", {"name": "b" * 191}, ["body", "name"]),
+        ("/patchbay-points/{point}", {"description": "d" * 2001}, ["body", "description"]),
+        ("/devices/{device}", {"name": None}, ["body"]),
+    ],
+)
+def test_a_bad_patch_field_is_one_error_under_its_own_name(
+    client: TestClient, db: Db, path: str, body: dict[str, Any], loc: list[Any]
+) -> None:
+    """A PATCH field may be left out but not null: a bad value is one error, whose `loc` is
+    the field (not the internal names of the branches of its type)."""
+    device = make_device(client)
+    bay = client.post("/bays", json={"name": "Bay A", "channels": 1}).json()
+    [point] = add_points(db, 1)
+    url = path.format(device=device["id"], bay=bay["id"], point=point)
+    response = client.patch(url, json=body)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == loc

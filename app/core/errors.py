@@ -5,6 +5,7 @@ raise, the PostgreSQL constraints they stand for, and the handlers that turn the
 import logging
 import math
 import reprlib
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -266,10 +267,30 @@ def _rendered(error: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _without_null_branches(errors: Sequence[Any]) -> list[Any]:
+    """A PATCH field is `X | SkipJsonSchema[None]` (absent is None, null is refused later):
+    Pydantic reports a bad value once per branch of that union, under the branches' internal
+    names. Keep the error of `X`, under the field's own `loc`."""
+    nulls = {
+        tuple(error["loc"][:-1])
+        for error in errors
+        if error.get("type") == "none_required" and error.get("loc", ())[-1:] == ("none",)
+    }
+    kept = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if loc[:-1] in nulls:
+            if error.get("type") == "none_required":
+                continue
+            error = {**error, "loc": loc[:-1]}
+        kept.append(error)
+    return kept
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     try:
-        errors = exc.errors()
+        errors = _without_null_branches(exc.errors())
         detail = [_rendered(error) for error in errors[:MAX_ERRORS]]
         if len(errors) > MAX_ERRORS:
             more = f"and {len(errors) - MAX_ERRORS} more errors like these"

@@ -132,6 +132,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
 
 
+# The 201 of a write that made something, with the header naming it.
+CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Created",
+        "headers": {
+            "Location": {"description": "The path of what was made", "schema": {"type": "string"}}
+        },
+    }
+}
+
 # What every write can answer besides its own errors (and the 400 every operation can answer,
 # declared once for the whole app in app/main.py).
 WRITE_ERRORS = (403,)

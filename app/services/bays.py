@@ -112,6 +112,12 @@ async def set_slots(conn: Connection, *, bay_id: int, channel: int, data: Channe
         slot = (locked[point_id].bay_id, locked[point_id].bay_channel)
         if slot != (None, None) and slot != (bay_id, channel):
             raise Conflict(POINT_IN_A_BAY)
+    here = {
+        p.bay_row: p.id for p in locked.values() if (p.bay_id, p.bay_channel) == (bay_id, channel)
+    }
+    now = {row: here.get(row) for row in wanted}
+    if now == wanted:  # as it is: no write, so no new revision
+        return await bay_json(conn, bay_id)
     # Empty both slots first: a point may move from one to the other.
     await conn.execute(_EMPTY_SLOTS, {"bay": bay_id, "channel": channel})
     for row, point in wanted.items():

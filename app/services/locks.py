@@ -43,6 +43,7 @@ class LockedPoint:
     id: int
     bay_id: int | None
     bay_channel: int | None
+    bay_row: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ _LOCK_BAY = """
 """
 # The points named, and those in a bay (or in one channel of it).
 _LOCK_POINTS = """
-    SELECT id, bay_id, bay_channel FROM patchbay_points
+    SELECT id, bay_id, bay_channel, bay_row FROM patchbay_points
      WHERE id = ANY(%(ids)s)
         OR bay_id = %(bay)s AND (%(channel)s::integer IS NULL OR bay_channel = %(channel)s)
      ORDER BY id FOR UPDATE

@@ -8,7 +8,14 @@ from app.api.responses import json_response
 from app.core.errors import BAY_NOT_FOUND, NotFound
 from app.db import shapes
 from app.schemas.bay import BayCreate, BayRead, BayUpdate, ChannelModes, ChannelSlots
-from app.schemas.common import BODY_ERRORS, INT32_MAX, INT32_MIN, WRITE_ERRORS, error_responses
+from app.schemas.common import (
+    BODY_ERRORS,
+    CREATED,
+    INT32_MAX,
+    INT32_MIN,
+    WRITE_ERRORS,
+    error_responses,
+)
 from app.services import bays as service
 
 router = APIRouter(prefix="/bays", tags=["Bays"])
@@ -40,7 +47,7 @@ async def get_bay(bay_id: BayIdPath, db: DatabaseDep) -> Response:
     status_code=201,
     response_model=BayRead,
     summary="Create a bay",
-    responses=error_responses(409, *BODY_ERRORS, 503),
+    responses=CREATED | error_responses(409, *BODY_ERRORS, 503),
 )
 async def create_bay(data: BayCreate, db: DatabaseDep) -> Response:
     """Create a bay of 1 to 96 channels, all with one normalling mode (default `half-normal`).

@@ -6,7 +6,7 @@ from app.api.responses import json_response
 from app.core.errors import CABLE_NOT_FOUND, NotFound
 from app.db import shapes
 from app.schemas.cable import CableCreate, CableRead, CableUpdate
-from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
+from app.schemas.common import BODY_ERRORS, CREATED, WRITE_ERRORS, error_responses
 from app.services import cables as service
 
 router = APIRouter(prefix="/cables", tags=["Cables"])
@@ -39,7 +39,7 @@ async def get_cable(cable_id: CableIdPath, db: DatabaseDep) -> Response:
     status_code=201,
     response_model=CableRead,
     summary="Plug a patch cable",
-    responses=error_responses(404, 409, *BODY_ERRORS, 503),
+    responses=CREATED | error_responses(404, 409, *BODY_ERRORS, 503),
 )
 async def create_cable(data: CableCreate, db: DatabaseDep) -> Response:
     """Join the front jacks of two points. A jack holds one plug: one that holds a plug already

@@ -5,7 +5,7 @@ from app.api.paths import DeviceIdPath
 from app.api.responses import json_response
 from app.core.errors import DEVICE_NOT_FOUND, NotFound
 from app.db import shapes
-from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
+from app.schemas.common import BODY_ERRORS, CREATED, WRITE_ERRORS, error_responses
 from app.schemas.device import DeviceCreate, DeviceDeleted, DeviceRead, DeviceUpdate
 from app.schemas.port import PortCreate, PortRead
 from app.services import devices as service
@@ -40,7 +40,7 @@ async def get_device(device_id: DeviceIdPath, db: DatabaseDep) -> Response:
     status_code=201,
     response_model=DeviceRead,
     summary="Create a device with its ports",
-    responses=error_responses(404, 409, *BODY_ERRORS, 503),
+    responses=CREATED | error_responses(404, 409, *BODY_ERRORS, 503),
 )
 async def create_device(data: DeviceCreate, db: DatabaseDep) -> Response:
     """Create a device and its ports in one transaction: all or nothing.
@@ -73,7 +73,7 @@ async def update_device(device_id: DeviceIdPath, data: DeviceUpdate, db: Databas
     response_model=PortRead,
     tags=["Ports"],
     summary="Add a port to a device",
-    responses=error_responses(404, 409, *BODY_ERRORS, 503),
+    responses=CREATED | error_responses(404, 409, *BODY_ERRORS, 503),
 )
 async def add_port(device_id: DeviceIdPath, data: PortCreate, db: DatabaseDep) -> Response:
     """Add a port. Its number continues the device's numbering and is never reused: after

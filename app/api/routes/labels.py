@@ -7,7 +7,7 @@ from app.api.paths import BayIdPath
 from app.schemas.common import error_responses
 from app.services import labels as service
 
-router = APIRouter(prefix="/bays", tags=["Bays"])
+router = APIRouter(prefix="/bays", tags=["Export"])
 
 SVG = "image/svg+xml"
 

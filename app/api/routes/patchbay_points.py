@@ -5,7 +5,7 @@ from app.api.paths import PointIdPath
 from app.api.responses import json_response
 from app.core.errors import POINT_NOT_FOUND, NotFound
 from app.db import shapes
-from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
+from app.schemas.common import BODY_ERRORS, CREATED, WRITE_ERRORS, error_responses
 from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
 from app.services import patchbay_points as service
 
@@ -42,7 +42,7 @@ async def get_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response
     status_code=201,
     response_model=PointRead,
     summary="Create a patchbay point",
-    responses=error_responses(*BODY_ERRORS, 503),
+    responses=CREATED | error_responses(*BODY_ERRORS, 503),
 )
 async def create_patchbay_point(data: PointCreate, db: DatabaseDep) -> Response:
     """Create a point; `description` defaults to `""` and `type` to `"standard"`.

@@ -8,7 +8,7 @@ from app.api.paths import SceneIdPath
 from app.api.responses import etag_matches, json_response
 from app.core.errors import SCENE_NOT_FOUND, NotFound
 from app.db import shapes
-from app.schemas.common import BODY_ERRORS, WRITE_ERRORS, error_responses
+from app.schemas.common import BODY_ERRORS, CREATED, WRITE_ERRORS, error_responses
 from app.schemas.scene import Applied, PatchSheet, SceneCreate, SceneRead, SceneSummary, SceneUpdate
 from app.services import scenes as service
 
@@ -43,7 +43,7 @@ async def get_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     status_code=201,
     response_model=SceneRead,
     summary="Save the current patch as a scene",
-    responses=error_responses(409, *BODY_ERRORS, 503),
+    responses=CREATED | error_responses(409, *BODY_ERRORS, 503),
 )
 async def create_scene(data: SceneCreate, db: DatabaseDep) -> Response:
     """Capture the patch as it is now (one snapshot): every port's point, every cable with its
