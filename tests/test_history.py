@@ -3,6 +3,7 @@
 These tests commit for real (`committing_client`): entries are written at COMMIT."""
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -562,3 +563,80 @@ def test_old_entries_are_pruned(committing_client: Api, engine: Engine, aged: li
         assert conn.scalar(text("SELECT count(*) FROM history_changes")) == 1
     # Within the retention, nothing goes.
     assert committing_client.portal.call(lambda: prune(app.state.database, days=90)) == 0  # type: ignore[union-attr, attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("request_args", "summary"),
+    [
+        (
+            ("PATCH", "/ports/{out}", {"label": "OUT LEFT"}),
+            "Renamed port Juno-106 OUT L to OUT LEFT",
+        ),
+        (
+            ("PATCH", "/ports/{out}", {"type": "Other"}),
+            "Changed the type of port Juno-106 OUT L to Other",
+        ),
+        (
+            ("PATCH", "/devices/{synth}", {"name": "Juno-60", "type": "Keys"}),
+            "Renamed device Juno-106 to Juno-60; Changed the type of device Juno-60 to Keys",
+        ),
+        (("PATCH", "/patchbay-points/{1T}", {"name": "A1"}), "Renamed point Bay A 1T to A1"),
+        (("PATCH", "/patchbay-points/{2T}", {"description": "spare"}), "Changed point Bay A 2T"),
+        (("DELETE", "/patchbay-points/{loose}", None), "Removed point Loose"),
+        (
+            ("PATCH", "/cables/{cable}", {"label": "+4 dBu", "color": "red"}),
+            'Changed the cable between Bay A 2T and Bay A 2B: label to "+4 dBu" and color to "red"',
+        ),
+        (("DELETE", "/cables/{cable}", None), "Unplugged the cable between Bay A 2T and Bay A 2B"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else f"{value[0]} {value[1]} {value[2]}",
+)
+def test_each_kind_of_change_reads_as_it_was_and_has_its_writes_revision(
+    committing_client: Api, studio: dict[str, Any], request_args: tuple[str, str, Any], summary: str
+) -> None:
+    """Renames, type changes, points and cables: each summary names things as they were, and
+    the entry's revision is the one in the ETag right after its write."""
+    client, points = committing_client, studio["points"]
+    cable = ok(client.post("/cables", json={"points": [points["2T"], points["2B"]]}), 201)
+    loose = ok(client.post("/patchbay-points", json={"name": "Loose"}), 201)
+    method, path, body = request_args
+    path = path.format(cable=cable["id"], loose=loose["id"], **studio, **points)
+    assert client.request(method, path, json=body).status_code == 200
+    etag = client.get("/state").headers["etag"]
+    entry = latest(client)
+    assert f'W/"{entry["revision"]}"' == etag
+    assert entry["summary"] == summary
+
+
+def test_the_app_prunes_by_history_retention_days(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HISTORY_RETENTION_DAYS reaches the background task the app starts with: entries older
+    than it go, newer ones stay, while requests are served."""
+    import app.services.history as history
+
+    empty_tables(engine)
+    monkeypatch.setattr(history, "PRUNE_FIRST_AFTER_SECONDS", 0.2)
+    app = create_app(settings(database_url, history_retention_days=10))
+    with TestClient(app) as client:
+        for name in ("twenty days old", "five days old"):
+            assert client.post("/patchbay-points", json={"name": name}).status_code == 201
+        with engine.begin() as conn:
+            for name, days in (("twenty days old", 20), ("five days old", 5)):
+                conn.execute(
+                    text(
+                        "UPDATE history_entries e SET at = now() - make_interval(days => :d) "
+                        "FROM history_changes c WHERE c.entry_id = e.id "
+                        "AND c.after->>'name' = :name"
+                    ),
+                    {"d": days, "name": name},
+                )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = [e["summary"] for e in entries(client)]
+            if "Added point twenty days old" not in left:
+                break
+            time.sleep(0.1)
+        assert "Added point twenty days old" not in left
+        assert "Added point five days old" in left
+    empty_tables(engine)

@@ -47,6 +47,9 @@ class Names:
         device, label = self.ports.get(port_id, ("", port_id))
         return f"{device} {label}".strip()
 
+    def device_of_port(self, port_id: str, device_id: int) -> str:
+        return self.ports.get(port_id, (self.devices.get(device_id, ""), ""))[0]
+
     def bay(self, bay_id: int) -> str:
         return self.bays.get(bay_id, f"bay {bay_id}")
 
@@ -56,6 +59,10 @@ class Names:
         if len(ends) != 2:
             return f"number {cable_id}"
         return f"between {self.point(ends[0])} and {self.point(ends[1])}"
+
+
+def _quoted(value: str | None) -> str:
+    return "none" if value is None else f'"{value}"'
 
 
 def _count(n: int, word: str) -> str:
@@ -80,9 +87,11 @@ def _ports(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
             elif old != new:
                 phrases.append(f"Moved {port} from {names.point(old)} to {names.point(new)}")
             if before["label"] != after["label"]:
-                phrases.append(f"Renamed port {before['label']} of {port} to {after['label']}")
+                device = names.device_of_port(change["key"], after["device_id"])
+                old_name = f"{device} {before['label']}".strip()
+                phrases.append(f"Renamed port {old_name} to {after['label']}")
             if before["type"] != after["type"]:
-                phrases.append(f"Made {port} an {after['type']}")
+                phrases.append(f"Changed the type of port {port} to {after['type']}")
     # A take-over reads best with the link first.
     return sorted(phrases, key=lambda phrase: phrase.startswith("Unlinked"))
 
@@ -103,10 +112,11 @@ def _devices(changes: list[Change], ports: list[Change]) -> tuple[list[str], set
             phrases.append(
                 f"{verb} device {device['name']}" + (f" with {_count(n, 'port')}" if n else "")
             )
-        elif before["name"] != after["name"]:
+            continue
+        if before["name"] != after["name"]:
             phrases.append(f"Renamed device {before['name']} to {after['name']}")
-        elif before["type"] != after["type"]:
-            phrases.append(f"Made {after['name']} a {after['type']}")
+        if before["type"] != after["type"]:
+            phrases.append(f"Changed the type of device {after['name']} to {after['type']}")
     return phrases, folded
 
 
@@ -199,16 +209,18 @@ def _points(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
 
 def _cables(changes: list[Change], ends: list[Change], names: Names) -> list[str]:
     phrases = []
+    moved = {end["before"]["cable_id"] for end in ends if end["op"] == "update"}
     for change in changes:
         cable = names.cable(change["key"])
+        before, after = change["before"], change["after"]
         if change["op"] == "insert":
             phrases.append(f"Plugged a cable {cable}")
         elif change["op"] == "delete":
             phrases.append(f"Unplugged the cable {cable}")
         else:
-            phrases.append(f"Relabelled the cable {cable}")
-    cabled = {change["key"] for change in changes}
-    moved = {end["before"]["cable_id"] for end in ends if end["op"] == "update"} - cabled
+            changed = [column for column in ("label", "color") if before[column] != after[column]]
+            text = " and ".join(f"{column} to {_quoted(after[column])}" for column in changed)
+            phrases.append(f"Changed the cable {cable}: {text}")
     phrases += [f"Moved a plug of the cable {names.cable(c)}" for c in sorted(moved)]
     return phrases
 
