@@ -3,17 +3,27 @@
 import io
 import json
 import logging
+import queue
 import re
+import shutil
+import sys
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import psycopg
+from alembic.script import ScriptDirectory
 from anyio.from_thread import BlockingPortal
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from app.db.pool import Connection
+from app.main import MIGRATIONS_DIR
+from app.schemas.bay import BayRead
 
 JSON = {"Content-Type": "application/json"}
 # Every table of the studio (and its scenes), emptied between the tests that commit.
@@ -68,6 +78,15 @@ def make_device(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def make_bay(client: TestClient, **body: Any) -> dict[str, Any]:
+    """A bay (Bay A, 3 channels, its points made, unless `body` says otherwise), checked
+    against its schema."""
+    response = client.post("/bays", json={"name": "Bay A", "channels": 3, **body})
+    assert response.status_code == 201, response.text
+    bay: dict[str, Any] = shaped(response, BayRead)
+    return bay
 
 
 def holder_of(db: Db, point_id: int) -> str | None:
@@ -173,3 +192,87 @@ def operations(schema: dict[str, Any], *, but: tuple[str, ...] = ()) -> list[Ope
         for method, operation in item.items()
         if path not in but
     ]
+
+
+# --- Migrations and tools --------------------------------------------------------------------
+def head() -> str:
+    """The newest migration's revision."""
+    revision = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current_revision(url: str) -> str | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def tool(name: str) -> str:
+    """A checker installed beside this Python (requirements-dev.txt), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or name
+
+
+# --- Event streams ---------------------------------------------------------------------------
+@dataclass
+class Event:
+    id: int
+    event: str
+    data: str
+    received: float
+
+
+class EventClient:
+    """Reads one event stream in a thread; events land in a queue with their arrival time."""
+
+    def __init__(self, url: str, headers: Mapping[str, str | bytes] | None = None) -> None:
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.comments: queue.Queue[str] = queue.Queue()
+        self.status: int | None = None
+        self._opened = threading.Event()
+        self._client = httpx.Client(timeout=httpx.Timeout(5, read=60))
+        self._thread = threading.Thread(target=self._read, args=(url, headers or {}), daemon=True)
+        self._thread.start()
+        assert self._opened.wait(10), "stream did not open"
+
+    def _read(self, url: str, headers: Mapping[str, str | bytes]) -> None:
+        fields: dict[str, str] = {}
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                self.status = response.status_code
+                self._opened.set()
+                for line in response.iter_lines():
+                    if line.startswith(":"):
+                        self.comments.put(line)
+                    elif line == "":
+                        if "id" in fields:
+                            self.events.put(
+                                Event(
+                                    int(fields["id"]),
+                                    fields.get("event", ""),
+                                    fields.get("data", ""),
+                                    time.monotonic(),
+                                )
+                            )
+                        fields = {}
+                    else:
+                        name, _, value = line.partition(": ")
+                        fields[name] = value
+        except httpx.HTTPError:
+            pass
+        finally:
+            self._opened.set()
+
+    def next_event(self, timeout: float = 5) -> Event:
+        return self.events.get(timeout=timeout)
+
+    def no_event_within(self, seconds: float) -> bool:
+        try:
+            self.events.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        return False
+
+    def close(self) -> None:
+        self._client.close()

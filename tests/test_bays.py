@@ -8,14 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.core.errors import constraint_error
 from app.schemas.bay import BayRead
-from tests.helpers import Db, add_points, count, make_device, shaped
-
-
-def make_bay(client: TestClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/bays", json={"name": "Bay A", "channels": 3, **body})
-    assert response.status_code == 201, response.text
-    bay: dict[str, Any] = shaped(response, BayRead)
-    return bay
+from tests.helpers import Db, add_points, count, make_bay, make_device, shaped
 
 
 def points_of(client: TestClient) -> dict[int, str]:

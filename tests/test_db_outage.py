@@ -23,7 +23,7 @@ from alembic import command
 
 from scripts.embedded_db import ensure_database, start_server
 from tests.conftest import QUIET, ROOT, alembic_config, free_port, wait_until_up
-from tests.test_events import EventClient
+from tests.helpers import EventClient
 
 # Connections of the API process under test: few, so that the bound on 503s after a restart is
 # tight.

@@ -1,80 +1,15 @@
 """GET /events: server-sent state revisions, across API processes and direct SQL."""
 
-import queue
 import signal
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 import httpx2 as httpx
 import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import LiveServers
-
-
-@dataclass
-class Event:
-    id: int
-    event: str
-    data: str
-    received: float
-
-
-class EventClient:
-    """Reads one event stream in a thread; events land in a queue with their arrival time."""
-
-    def __init__(self, url: str, headers: Mapping[str, str | bytes] | None = None) -> None:
-        self.events: queue.Queue[Event] = queue.Queue()
-        self.comments: queue.Queue[str] = queue.Queue()
-        self.status: int | None = None
-        self._opened = threading.Event()
-        self._client = httpx.Client(timeout=httpx.Timeout(5, read=60))
-        self._thread = threading.Thread(target=self._read, args=(url, headers or {}), daemon=True)
-        self._thread.start()
-        assert self._opened.wait(10), "stream did not open"
-
-    def _read(self, url: str, headers: Mapping[str, str | bytes]) -> None:
-        fields: dict[str, str] = {}
-        try:
-            with self._client.stream("GET", url, headers=headers) as response:
-                self.status = response.status_code
-                self._opened.set()
-                for line in response.iter_lines():
-                    if line.startswith(":"):
-                        self.comments.put(line)
-                    elif line == "":
-                        if "id" in fields:
-                            self.events.put(
-                                Event(
-                                    int(fields["id"]),
-                                    fields.get("event", ""),
-                                    fields.get("data", ""),
-                                    time.monotonic(),
-                                )
-                            )
-                        fields = {}
-                    else:
-                        name, _, value = line.partition(": ")
-                        fields[name] = value
-        except httpx.HTTPError:
-            pass
-        finally:
-            self._opened.set()
-
-    def next_event(self, timeout: float = 5) -> Event:
-        return self.events.get(timeout=timeout)
-
-    def no_event_within(self, seconds: float) -> bool:
-        try:
-            self.events.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        return False
-
-    def close(self) -> None:
-        self._client.close()
+from tests.helpers import EventClient
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy import text as sql
 
 from app.services.labels import NAME_SIZE, PADDING, text_ems
-from tests.helpers import Db
+from tests.helpers import Db, make_bay
 
 NS = "{http://www.w3.org/2000/svg}"
 SVG_TYPE = "image/svg+xml"
@@ -36,13 +36,6 @@ TRICKY = [
     "&amp; &lt;",
 ]
 LONG = "W" * 120
-
-
-def make_bay(client: TestClient, name: str = "Bay A", channels: int = 3) -> dict[str, Any]:
-    response = client.post("/bays", json={"name": name, "channels": channels})
-    assert response.status_code == 201, response.text
-    bay: dict[str, Any] = response.json()
-    return bay
 
 
 def labels(client: TestClient, bay_id: int, **params: Any) -> ET.Element:
@@ -286,7 +279,7 @@ def test_bad_parameters(client: TestClient, params: dict[str, str]) -> None:
 
 def test_documented_in_openapi(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/bays/{bay_id}/labels.svg"]["get"]
-    assert operation["tags"] == ["Bays"]
+    assert operation["tags"] == ["Export"]
     assert operation["summary"]
     assert "100 %" in operation["description"] and "Fit to page" in operation["description"]
     assert set(operation["responses"]["200"]["content"]) == {SVG_TYPE}

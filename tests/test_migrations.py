@@ -7,24 +7,12 @@ from collections.abc import Callable
 
 import psycopg
 from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import ROOT, alembic_config, sqlalchemy_url
+from tests.helpers import current_revision, head
 
 SEED_TABLES = {"devices", "patchbay_points", "ports"}
-
-
-def head() -> str:
-    revision = ScriptDirectory.from_config(alembic_config("")).get_current_head()
-    assert revision is not None
-    return revision
-
-
-def current_revision(url: str) -> str | None:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else None
 
 
 def test_models_and_migrations_agree(server_url: str, database_url: str) -> None:

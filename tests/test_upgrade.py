@@ -27,8 +27,9 @@ from psycopg import sql
 from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
+from tests.compose import WITH_TOOLS, compose_with, earlier_env
 from tests.conftest import ROOT, alembic_config, free_port, wait_until_up
-from tests.test_deployment import WITH_TOOLS, compose_with, current_revision, earlier_env, head
+from tests.helpers import current_revision, head
 
 EARLIER_SCHEMA = ROOT / "tests" / "fixtures" / "earlier_service_schema.sql"
 # What a URL (`@ : / %`) or an SQL literal (quotes, backslash) would trip on.

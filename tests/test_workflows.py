@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import ROOT
-from tests.test_deployment import tool
+from tests.helpers import tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy.yml"
