@@ -534,6 +534,16 @@ def test_cors_allows_listed_origins_with_credentials(database_url: str) -> None:
         assert "x-anything" in preflight.headers["access-control-allow-headers"].lower()
 
 
+def test_cors_exposes_the_request_id_and_etag(database_url: str) -> None:
+    with cors_client(database_url, ["http://studio.local:5173"]) as client:
+        response = client.get("/state", headers={"Origin": "http://studio.local:5173"})
+    exposed = {
+        name.strip().lower()
+        for name in response.headers["access-control-expose-headers"].split(",")
+    }
+    assert {"x-request-id", "etag", "retry-after", "location"} <= exposed
+
+
 def test_cors_gives_other_origins_nothing(database_url: str) -> None:
     with cors_client(database_url, ["http://studio.local:5173"]) as client:
         response = client.get("/health", headers={"Origin": "http://evil.example"})

@@ -10,20 +10,18 @@
 
 import asyncio
 import hmac
-import ipaddress
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Collection, Mapping
-from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.hosts import authority, host_rule, strip_default_port
 from app.core.config import Settings
 from app.core.errors import (
     BODY_TOO_LARGE,
@@ -44,17 +42,11 @@ DRAIN_BYTES = 16 * MAX_BODY_BYTES
 BODY_IDLE_SECONDS = 5.0
 
 access_logger = logging.getLogger("pepper.access")
-logger = logging.getLogger("pepper")
-# Refused Host names are logged, the first this many of each process (a client could send any).
-MAX_HOSTS_LOGGED = 20
 
 # A client's id is kept if it is short and plain (no spaces, quotes or control characters that
 # could forge log lines or headers).
 _SANE_ID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Names that only resolve inside a LAN, so no outside web site can point them at the studio's
-# machine (DNS rebinding needs a public name): mDNS names like raspberrypi.local and the like.
-_LAN_SUFFIXES = (".local", ".lan", ".home.arpa", ".internal", ".localdomain", ".localhost")
 
 
 def _request_id(given: bytes | None) -> str:
@@ -131,7 +123,7 @@ class Guard:
         self.query_key_paths = frozenset(query_key_paths)
         self.body_limits = dict(body_limits)
         self.cors_origins = frozenset(settings.cors_origins)
-        self.host_allowed = _host_rule(settings.allowed_hosts, settings.cors_origins)
+        self.host_allowed = host_rule(settings.allowed_hosts, settings.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -219,7 +211,7 @@ class Guard:
         if origin is None:
             return headers.get(b"sec-fetch-site") != b"cross-site"
         text = origin.decode("latin-1")
-        return text in self.cors_origins or _authority(text) == _strip_default_port(host, text)
+        return text in self.cors_origins or authority(text) == strip_default_port(host, text)
 
 
 async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
@@ -266,60 +258,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replayed
-
-
-def _authority(origin: str) -> str | None:
-    """`host[:port]` of an Origin, or None for one that names no web origin (`null`, junk)."""
-    try:
-        parts = urlsplit(origin)
-    except ValueError:  # e.g. "http://[evil": a foreign origin like any other
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return _strip_default_port(parts.netloc.lower(), origin)
-
-
-def _strip_default_port(netloc: str, origin: str) -> str:
-    default = ":443" if origin.startswith("https:") else ":80"
-    return netloc.removesuffix(default)
-
-
-def _host_name(host: str) -> str:
-    """The name or address in a Host header, without its port or an IPv6 address's brackets."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    name, colon, _ = host.rpartition(":")
-    return (name if colon else host).rstrip(".")
-
-
-def _host_rule(allowed: list[str], cors_origins: list[str]) -> Any:
-    machine = socket.gethostname().lower()
-    # The browser app's origins name hosts the studio already trusts (often this machine, under
-    # the name the LAN's router gives it, which the container's own host name is not).
-    origin_hosts = {(urlsplit(origin).hostname or "").lower() for origin in cors_origins}
-    names = {"localhost", machine, machine.split(".")[0], *allowed, *origin_hosts}
-    suffixes = _LAN_SUFFIXES + tuple(name[1:] for name in allowed if name.startswith("*."))
-    logged: set[str] = set()
-
-    @lru_cache(maxsize=256)
-    def host_allowed(host: str) -> bool:
-        """May a browser reach this machine under this Host header (port included)?"""
-        name = _host_name(host)
-        if name in names or "." not in name or name.endswith(suffixes):
-            return True
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            if len(logged) < MAX_HOSTS_LOGGED and name not in logged:
-                logged.add(name)
-                logger.warning(
-                    "refused Host '%s': if it names this server, add it to ALLOWED_HOSTS",
-                    escape_controls(name[:100]),
-                )
-            return False
-        return True
-
-    return host_allowed
 
 
 def install(app: FastAPI, settings: Settings, **guard: Any) -> None:
