@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy import text as sql
 
-from app.services.labels import NAME_SIZE, PADDING, text_ems
+from app.services.labels import NAME_SIZE, PADDING
+from app.services.text_width import text_ems
 from tests.helpers import Db, make_bay
 
 NS = "{http://www.w3.org/2000/svg}"

@@ -2,11 +2,10 @@
 
 Two strips, the top row's above the bottom row's, each cut into one cell per channel. Nothing in
 the document depends on a font being present: every text is sized from a conservative estimate
-of its width (`text_ems`), shrunk to fit its cell and cut with an ellipsis below a minimum size,
-so a name never runs into the next cell whatever font the printing machine picks.
+of its width (`text_width.text_ems`), shrunk to fit its cell and cut with an ellipsis below a
+minimum size, so a name never runs into the next cell whatever font the printing machine picks.
 """
 
-import math
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -16,6 +15,7 @@ from typing import Any
 from app.core.errors import BAY_NOT_FOUND, NotFound
 from app.db.pool import Database
 from app.db.shapes import array, json_object
+from app.services.text_width import fit
 
 # The front panel of a 19-inch rack unit.
 DEFAULT_WIDTH_MM = 482.6
@@ -36,7 +36,6 @@ CAPTION_SIZE = (1.6, 2.5)
 NUMBER_SIZE = (1.0, 1.8)
 NAME_SIZE = (1.5, 3.5)  # 1.5 mm is about 4.3 pt: "Bay A 48T" fits a 48-channel 19" strip
 FONT_FAMILY = "Arial, Helvetica, 'Liberation Sans', 'DejaVu Sans', sans-serif"
-ELLIPSIS = "\u2026"
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 CONTENT_SECURITY_POLICY = "default-src 'none'"
@@ -97,79 +96,6 @@ async def bay_labels(db: Database, *, bay_id: int, width_mm: float, parts: int =
     channels = [Channel(c["number"], c["top"], c["bottom"]) for c in bay["channels"]]
     svg = render(name, channels, width_mm=width_mm, parts=parts)
     return Labels(filename=f"{ascii_slug(name) or f'bay-{bay_id}'}-labels.svg", svg=svg)
-
-
-# --- Text width --------------------------------------------------------------------------------
-# Widths in em, on the wide side of the common sans fonts (DejaVu Sans is the widest of them).
-_NARROW = frozenset(" !'(),./:;I[]fijlrt|")
-_WIDE = frozenset("%@MWmw")
-
-
-def char_ems(char: str) -> float:
-    """A conservative estimate of one character's advance, in em."""
-    if char.isascii():
-        if char in _NARROW:
-            return 0.45
-        if char in _WIDE:
-            return 1.0
-        return 0.65 if char.islower() or char.isdigit() else 0.85
-    category = unicodedata.category(char)
-    if category in ("Mn", "Me", "Cf"):  # combining marks, joiners, variation selectors
-        return 0.0
-    if category == "So" or ord(char) >= 0x1F000:  # emoji: a colour glyph is about 1.25 em
-        return 1.3
-    return 1.0  # CJK, other scripts, and the ellipsis, all at most 1 em
-
-
-def text_ems(text: str) -> float:
-    return sum(char_ems(char) for char in text)
-
-
-def _clusters(text: str) -> list[str]:
-    """The text cut into what must not be split: a character with its combining marks, emoji
-    joined by ZWJ or modified, and flags (pairs of regional indicators)."""
-    clusters: list[str] = []
-    for char in text:
-        if clusters:
-            last = clusters[-1]
-            attached = (
-                unicodedata.category(char) in ("Mn", "Me")
-                or char == "\u200d"
-                or last.endswith("\u200d")
-                or 0x1F3FB <= ord(char) <= 0x1F3FF  # skin tones
-                or (_regional(char) and len(last) == 1 and _regional(last))
-            )
-            if attached:
-                clusters[-1] += char
-                continue
-        clusters.append(char)
-    return clusters
-
-
-def _regional(char: str) -> bool:
-    return 0x1F1E6 <= ord(char) <= 0x1F1FF
-
-
-def fit(text: str, *, width: float, sizes: tuple[float, float]) -> tuple[str, float]:
-    """The text and a font size (mm) at which its estimated width is at most `width`: the
-    largest size up to `sizes[1]`, else cut with an ellipsis at `sizes[0]` (empty if not even
-    the ellipsis fits)."""
-    smallest, largest = sizes
-    ems = text_ems(text)
-    if ems * largest <= width:
-        return text, largest
-    if ems * smallest <= width:
-        return text, math.floor(width / ems * 100) / 100
-    budget = width / smallest - char_ems(ELLIPSIS)
-    if budget < 0:
-        return "", smallest
-    kept, used = "", 0.0
-    for cluster in _clusters(text):
-        used += text_ems(cluster)
-        if used > budget:
-            break
-        kept += cluster
-    return kept.rstrip() + ELLIPSIS, smallest
 
 
 # --- The document --------------------------------------------------------------------------------

@@ -126,33 +126,56 @@ class Studio:
         return " and ".join(self.points[point] for point in points)
 
 
-def patch_sheet(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The steps that turn the studio into the scene, in the order a person works (unplug,
-    unlink, set-mode, link, plug, relabel), and what the scene names that no longer exists."""
-    scene, studio = snapshot["scene"], Studio(snapshot)
-    missing: dict[str, list[Any]] = {
+Step = dict[str, Any]
+
+
+def _missing(scene: dict[str, Any], studio: Studio) -> dict[str, list[Any]]:
+    """What the scene names that the studio no longer has."""
+    linked = {link["patchbay_id"] for link in scene["links"] if link["patchbay_id"] is not None}
+    plugged = linked.union(*(cable["points"] for cable in scene["cables"]))
+    return {
         "ports": sorted({link["port_id"] for link in scene["links"]} - studio.ports.keys()),
-        "points": sorted(
-            {
-                link["patchbay_id"] for link in scene["links"] if link["patchbay_id"] is not None
-            }.union(*(cable["points"] for cable in scene["cables"]))
-            - studio.points.keys()
-        ),
+        "points": sorted(plugged - studio.points.keys()),
         "bays": sorted({mode["bay_id"] for mode in scene["modes"]} - studio.bays.keys()),
     }
-    gone = set(missing["points"])
 
-    wanted = {
-        frozenset(cable["points"]): cable
-        for cable in scene["cables"]
-        if not gone.intersection(cable["points"])
-    }
-    steps: list[dict[str, Any]] = []
-    for pair, (cable_id, points, label, _) in sorted(studio.cables.items(), key=lambda c: c[1][0]):
-        if pair not in wanted:
+
+def _cable_steps(wanted: dict[frozenset[int], Any], studio: Studio) -> dict[str, list[Step]]:
+    """Unplug the cables the scene lacks, plug those it adds, relabel those that differ."""
+    steps: dict[str, list[Step]] = {"unplug": [], "plug": [], "relabel": []}
+    for pair, (cable_id, points, label, color) in sorted(
+        studio.cables.items(), key=lambda c: c[1][0]
+    ):
+        cable = wanted.get(pair)
+        if cable is None:
             text = f"Unplug the cable between {studio.between(points)}{_cable_text(label, None)}"
-            steps.append({"action": "unplug", "cable_id": cable_id, "points": points, "text": text})
+            steps["unplug"].append(
+                {"action": "unplug", "cable_id": cable_id, "points": points, "text": text}
+            )
+        elif (cable["label"], cable["color"]) != (label, color):
+            details = _cable_text(cable["label"], cable["color"]) or " (no label, no colour)"
+            text = f"Relabel the cable between {studio.between(points)}{details}"
+            steps["relabel"].append(
+                {
+                    "action": "relabel",
+                    "cable_id": cable_id,
+                    "label": cable["label"],
+                    "color": cable["color"],
+                    "text": text,
+                }
+            )
+    for pair, cable in wanted.items():
+        if pair not in studio.cables:
+            details = _cable_text(cable["label"], cable["color"])
+            text = f"Plug a cable between {studio.between(cable['points'])}{details}"
+            plug = {k: cable[k] for k in ("points", "label", "color")}
+            steps["plug"].append({"action": "plug", **plug, "text": text})
+    return steps
 
+
+def _link_steps(scene: dict[str, Any], studio: Studio, gone: set[int]) -> dict[str, list[Step]]:
+    """Unlink the ports that move and those holding a point the scene gives to another; link
+    the ports that move."""
     # Where each port of the scene should be, when it is not there yet.
     targets = {
         link["port_id"]: link["patchbay_id"]
@@ -162,14 +185,25 @@ def patch_sheet(snapshot: dict[str, Any]) -> dict[str, Any]:
         and studio.ports[link["port_id"]][2] != link["patchbay_id"]
     }
     given = {point for point in targets.values() if point is not None}
+    steps: dict[str, list[Step]] = {"unlink": [], "link": []}
     for port_id, (_, _, point) in studio.ports.items():
-        # Moving ports leave their point; other ports leave a point the scene gives away.
         if point is not None and (port_id in targets or point in given):
             text = f"Unlink {studio.port(port_id)} from {studio.points[point]}"
-            steps.append(
+            steps["unlink"].append(
                 {"action": "unlink", "port_id": port_id, "patchbay_id": point, "text": text}
             )
+    for port_id in studio.ports:
+        if targets.get(port_id) is not None:
+            point = targets[port_id]
+            text = f"Link {studio.port(port_id)} to {studio.points[point]}"
+            steps["link"].append(
+                {"action": "link", "port_id": port_id, "patchbay_id": point, "text": text}
+            )
+    return steps
 
+
+def _mode_steps(scene: dict[str, Any], studio: Studio) -> list[Step]:
+    steps = []
     for mode in sorted(scene["modes"], key=lambda m: (m["bay_id"], m["channel"])):
         bay, channel = mode["bay_id"], mode["channel"]
         if studio.modes.get((bay, channel), mode["mode"]) != mode["mode"]:
@@ -183,41 +217,29 @@ def patch_sheet(snapshot: dict[str, Any]) -> dict[str, Any]:
                     "text": text,
                 }
             )
+    return steps
 
-    for port_id in studio.ports:
-        if targets.get(port_id) is not None:
-            point = targets[port_id]
-            text = f"Link {studio.port(port_id)} to {studio.points[point]}"
-            steps.append({"action": "link", "port_id": port_id, "patchbay_id": point, "text": text})
 
-    for pair, cable in wanted.items():
-        if pair not in studio.cables:
-            details = _cable_text(cable["label"], cable["color"])
-            text = f"Plug a cable between {studio.between(cable['points'])}{details}"
-            steps.append(
-                {
-                    "action": "plug",
-                    **{k: cable[k] for k in ("points", "label", "color")},
-                    "text": text,
-                }
-            )
-
-    for pair, (cable_id, points, label, color) in sorted(
-        studio.cables.items(), key=lambda c: c[1][0]
-    ):
-        cable = wanted.get(pair)
-        if cable is not None and (cable["label"], cable["color"]) != (label, color):
-            details = _cable_text(cable["label"], cable["color"]) or " (no label, no colour)"
-            text = f"Relabel the cable between {studio.between(points)}{details}"
-            steps.append(
-                {
-                    "action": "relabel",
-                    "cable_id": cable_id,
-                    "label": cable["label"],
-                    "color": cable["color"],
-                    "text": text,
-                }
-            )
+def patch_sheet(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The steps that turn the studio into the scene, in the order a person works (unplug,
+    unlink, set-mode, link, plug, relabel), and what the scene names that no longer exists."""
+    scene, studio = snapshot["scene"], Studio(snapshot)
+    missing = _missing(scene, studio)
+    gone = set(missing["points"])
+    wanted = {
+        frozenset(cable["points"]): cable
+        for cable in scene["cables"]
+        if not gone.intersection(cable["points"])
+    }
+    cables, links = _cable_steps(wanted, studio), _link_steps(scene, studio, gone)
+    steps = [
+        *cables["unplug"],
+        *links["unlink"],
+        *_mode_steps(scene, studio),
+        *links["link"],
+        *cables["plug"],
+        *cables["relabel"],
+    ]
     return {"steps": steps, "missing": missing}
 
 

@@ -7,7 +7,6 @@ document. Every id sequence moves past the ids it brings (migration 0005's trigg
 """
 
 import json
-from collections import Counter
 from typing import Any
 
 from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid
@@ -102,44 +101,54 @@ def check(doc: StudioDocument) -> None:
     _once([scene.id for scene in doc.scenes], ("scenes", "id"), "scene id")
     _once([scene.name for scene in doc.scenes], ("scenes", "name"), "scene name")
     points = {point.id for point in doc.patchbay_points}
-    ports: Counter[str] = Counter()
-    held: dict[int, str] = {}
+    _check_slots(doc, points)
+    _check_ports(doc, points)
+    _check_cables(doc, points)
+
+
+def _known(points: set[int], point: int | None, loc: tuple[Any, ...]) -> None:
+    if point is not None and point not in points:
+        raise Invalid(("body", *loc), "not a point of this document", point)
+
+
+def _check_slots(doc: StudioDocument, points: set[int]) -> None:
     slotted: set[int] = set()
-
-    def known(point: int | None, loc: tuple[Any, ...]) -> None:
-        if point is not None and point not in points:
-            raise Invalid(("body", *loc), "not a point of this document", point)
-
     for b, bay in enumerate(doc.bays):
         for c, channel in enumerate(bay.channels):  # numbered 1..N: StudioBay checks it
             for field in ("top_point_id", "bottom_point_id"):
-                point = getattr(channel, field)
-                known(point, ("bays", b, "channels", c, field))
+                point, loc = getattr(channel, field), ("bays", b, "channels", c, field)
+                _known(points, point, loc)
                 if point in slotted:
-                    raise Invalid(
-                        ("body", "bays", b, "channels", c, field), "point already in a slot", point
-                    )
+                    raise Invalid(("body", *loc), "point already in a slot", point)
                 if point is not None:
                     slotted.add(point)
+
+
+def _check_ports(doc: StudioDocument, points: set[int]) -> None:
+    ports: set[str] = set()
+    held: set[int] = set()
     for d, device in enumerate(doc.devices):
         for p, port in enumerate(device.ports):
             loc = ("devices", d, "ports", p)
-            ports[port.id] += 1
-            if ports[port.id] > 1:
+            if port.id in ports:
                 raise Invalid(("body", *loc, "id"), "port id appears twice", port.id)
-            known(port.patchbay_id, (*loc, "patchbay_id"))
-            if port.patchbay_id is not None and port.patchbay_id in held:
+            ports.add(port.id)
+            _known(points, port.patchbay_id, (*loc, "patchbay_id"))
+            if port.patchbay_id in held:
                 raise Invalid(
                     ("body", *loc, "patchbay_id"), "point already held by a port", port.patchbay_id
                 )
             if port.patchbay_id is not None:
-                held[port.patchbay_id] = port.id
+                held.add(port.patchbay_id)
+
+
+def _check_cables(doc: StudioDocument, points: set[int]) -> None:
     plugged: set[int] = set()
     for k, cable in enumerate(doc.cables):
         if cable.points[0] == cable.points[1]:
             raise Invalid(("body", "cables", k, "points"), ITEM_CABLE_TO_ITSELF, cable.points)
         for e, point in enumerate(cable.points):
-            known(point, ("cables", k, "points", e))
+            _known(points, point, ("cables", k, "points", e))
             if point in plugged:
                 raise Invalid(("body", "cables", k, "points", e), ITEM_JACK_PATCHED, point)
             plugged.add(point)
