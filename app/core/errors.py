@@ -3,9 +3,6 @@ raise, the PostgreSQL constraints they stand for, and the handlers that turn the
 `{"detail": ...}` responses."""
 
 import logging
-import math
-import reprlib
-from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -15,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Match
 
+from app.core.echo import MAX_ERRORS, rendered, without_null_branches
 from app.core.logging import request_id_var
 
 logger = logging.getLogger("pepper")
@@ -120,7 +118,7 @@ class Invalid(PepperError):
         super().__init__(msg)
         error = {"type": "value_error", "loc": loc, "msg": msg, "input": given}
         # Clipped like any validation error: what was sent may be megabytes.
-        self.detail = [_rendered(error)]  # type: ignore[assignment]
+        self.detail = [rendered(error)]  # type: ignore[assignment]
 
 
 class TooLarge(PepperError):
@@ -222,76 +220,11 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
 
 
 # --- Validation errors -------------------------------------------------------------------------
-# A 422 says what was wrong and shows a little of what was sent: never more than this, in at
-# most MAX_ERRORS errors.
-MAX_ECHO = 100
-MAX_ERRORS = 20
-_PREVIEW = reprlib.Repr()
-_PREVIEW.maxlevel, _PREVIEW.maxdict, _PREVIEW.maxlist = 2, 4, 4
-_PREVIEW.maxstring = _PREVIEW.maxlong = _PREVIEW.maxother = 30
-
-
-def _clip(text: str, limit: int = MAX_ECHO) -> str:
-    # Lone surrogates (allowed in JSON escapes, not in UTF-8) become U+FFFD.
-    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _echo(value: Any) -> Any:
-    """A short stand-in for a piece of the request that JSON can always carry."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if value.bit_length() <= 64 else _clip(str(value))
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return _clip(value)
-    if isinstance(value, dict) and len(value) <= 4:
-        small = {_clip(str(key)): _echo(item) for key, item in value.items()}
-        if len(repr(small)) <= MAX_ECHO:
-            return small
-    return _clip(_PREVIEW.repr(value))
-
-
-def _rendered(error: dict[str, Any]) -> dict[str, Any]:
-    shown: dict[str, Any] = {
-        "type": str(error.get("type", "value_error")),
-        "loc": [_echo(part) for part in error.get("loc", ())],
-        "msg": _clip(str(error.get("msg", "")), 5 * MAX_ECHO),
-    }
-    if "input" in error:
-        shown["input"] = _echo(error["input"])
-    if error.get("ctx"):
-        shown["ctx"] = {str(key): _echo(value) for key, value in error["ctx"].items()}
-    return shown
-
-
-def _without_null_branches(errors: Sequence[Any]) -> list[Any]:
-    """A PATCH field is `X | SkipJsonSchema[None]` (absent is None, null is refused later):
-    Pydantic reports a bad value once per branch of that union, under the branches' internal
-    names. Keep the error of `X`, under the field's own `loc`."""
-    nulls = {
-        tuple(error["loc"][:-1])
-        for error in errors
-        if error.get("type") == "none_required" and error.get("loc", ())[-1:] == ("none",)
-    }
-    kept = []
-    for error in errors:
-        loc = tuple(error.get("loc", ()))
-        if loc[:-1] in nulls:
-            if error.get("type") == "none_required":
-                continue
-            error = {**error, "loc": loc[:-1]}
-        kept.append(error)
-    return kept
-
-
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     try:
-        errors = _without_null_branches(exc.errors())
-        detail = [_rendered(error) for error in errors[:MAX_ERRORS]]
+        errors = without_null_branches(exc.errors())
+        detail = [rendered(error) for error in errors[:MAX_ERRORS]]
         if len(errors) > MAX_ERRORS:
             more = f"and {len(errors) - MAX_ERRORS} more errors like these"
             detail.append({"type": "too_many_errors", "loc": [], "msg": more})
