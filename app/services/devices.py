@@ -32,6 +32,7 @@ _NEXT_PORT_NUMBER = """
           WHERE id LIKE 'dev-' || %(device)s || '-port-%%')
     )::bigint + 1
 """
+_DEVICE_EXISTS = "SELECT 1 FROM devices WHERE id = %(id)s"
 _SET_LAST_PORT_NUMBER = "UPDATE devices SET last_port_number = %(n)s WHERE id = %(device)s"
 _UPDATE_DEVICE = f"""
     UPDATE devices d SET name = coalesce(%(name)s, name), type = coalesce(%(type)s, type)
@@ -87,20 +88,28 @@ async def update_device(conn: Connection, *, device_id: int, data: DeviceUpdate)
     return str(row[0])
 
 
-async def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tuple[str, str]:
-    """Add a port numbered after every port the device ever had; returns its id and JSON."""
-    await _device_json(conn, device_id)  # 404 for an unknown device before anything else
-    await claim_points(conn, _points_of([data]))
-    last = await lock_device(conn, device_id)  # after the point: devices come last
+async def add_ports(
+    conn: Connection, *, device_id: int, ports: list[PortCreate]
+) -> list[tuple[str, str]]:
+    """Add ports, numbered in order after every port the device ever had; their ids and JSON."""
+    if await (await conn.execute(_DEVICE_EXISTS, {"id": device_id})).fetchone() is None:
+        raise NotFound(DEVICE_NOT_FOUND)  # before anything else, whatever the ports name
+    await claim_points(conn, _points_of(ports))
+    last = await lock_device(conn, device_id)  # after the points: devices come last
     row = await (
         await conn.execute(_NEXT_PORT_NUMBER, {"last": last, "device": device_id})
     ).fetchone()
     assert row is not None
-    number = int(row[0])
-    if number > INT32_MAX:  # a last_port_number typed in by hand
+    first = int(row[0])
+    if first + len(ports) - 1 > INT32_MAX:  # a last_port_number typed in by hand
         raise Conflict(PORT_NUMBERS_USED_UP)
-    await conn.execute(_SET_LAST_PORT_NUMBER, {"n": number, "device": device_id})
-    [port] = await _insert_ports(conn, device_id, number, [data])
+    await conn.execute(_SET_LAST_PORT_NUMBER, {"n": first + len(ports) - 1, "device": device_id})
+    return await _insert_ports(conn, device_id, first, ports)
+
+
+async def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tuple[str, str]:
+    """Add one port (`add_ports`); its id and JSON."""
+    [port] = await add_ports(conn, device_id=device_id, ports=[data])
     return port
 
 

@@ -57,6 +57,11 @@ _SNAPSHOT = """
 """
 
 
+def _port_of(row: Row) -> PortCreate:
+    assert row.port_type is not None, "checked when the row asked for a new port"
+    return PortCreate(label=row.port, type=row.port_type)
+
+
 class _Import:
     """One import: the studio by name as it goes, and what it created and changed."""
 
@@ -82,7 +87,7 @@ class _Import:
             self.ports[(device, label)].append(pid)
             self.port_point[pid] = point
             self.port_names[pid] = (device_name, label)
-        self.cables = {
+        self.cables: dict[frozenset[int], tuple[int | None, str, str | None]] = {
             frozenset((a, b)): (cable, label, color)
             for a, b, cable, label, color in studio["cables"]
         }
@@ -124,81 +129,117 @@ class _Import:
                 ]
 
     async def points_for(self, rows: list[Row]) -> dict[int, int | None]:
-        """The point of each row (by row number), made where missing; None for an empty slot."""
-        points: dict[int, int | None] = {}
+        """The point of each row (by row number), made where missing (in one statement, in
+        the rows' order); None for an empty slot."""
+        found: dict[int, int | None] = {}
+        making: list[tuple[Row, tuple[int, int, str] | None]] = []
         taken: dict[str, int] = defaultdict(int)  # loose points of a name used so far
         for row in rows:
             if row.bay:
-                slot = (self.bays[row.bay][0], row.channel, row.jack)
-                if slot not in self.slots and row.point:
-                    self.slots[slot] = await self._new_point(row, slot[0])
-                points[row.number] = self.slots.get(slot)
+                in_bay = (int(self.bays[row.bay][0]), row.channel, row.jack)
+                if in_bay in self.slots or not row.point:
+                    found[row.number] = self.slots.get(in_bay)
+                else:
+                    making.append((row, in_bay))
                 continue
-            existing = self.loose[row.point]
-            if taken[row.point] == len(existing):
-                existing.append(await self._new_point(row, None))
-            points[row.number] = existing[taken[row.point]]
+            if taken[row.point] < len(self.loose[row.point]):
+                found[row.number] = self.loose[row.point][taken[row.point]]
+            else:
+                making.append((row, None))
             taken[row.point] += 1
-        return points
+        new = [PointCreate(name=row.point, description=row.description) for row, _ in making]
+        made = await patchbay_points.insert_points(self.conn, new, [place for _, place in making])
+        for (row, place), point in zip(making, made, strict=True):
+            found[row.number] = point
+            self.names[point] = row.point
+            if place is None:
+                self.loose[row.point].append(point)
+            else:
+                self.slots[place] = point
+            self.created["patchbay_points"].append(row.point)
+        return found
 
-    async def _new_point(self, row: Row, bay_id: int | None) -> int:
-        data = PointCreate(name=row.point, description=row.description)
-        slot = (bay_id, row.channel, row.jack) if bay_id is not None else None
-        point = await patchbay_points.insert_point(self.conn, data, slot)
-        self.names[point] = row.point
-        self.created["patchbay_points"].append(row.point)
-        return point
-
-    async def device_of(self, row: Row) -> int:
-        if row.device not in self.devices:
-            if not row.device_type:
-                raise bad_cell(row.number, "device type", "a new device needs a type", "")
-            data = DeviceCreate(name=row.device, type=row.device_type, ports=[])
-            self.devices[row.device], _ = await devices.create_device(self.conn, data=data)
-            self.created["devices"].append({"name": row.device, "type": row.device_type})
-        return self.devices[row.device]
+    def plan_devices(self, rows: list[Row]) -> dict[str, str]:
+        """The devices the rows name that the studio lacks, with their types, in the order
+        the rows first name them (a new device's first row gives its type)."""
+        new: dict[str, str] = {}
+        for row in rows:
+            if row.device and row.device not in self.devices and row.device not in new:
+                if not row.device_type:
+                    raise bad_cell(row.number, "device type", "a new device needs a type", "")
+                new[row.device] = row.device_type
+        return new
 
     async def ports_for(
         self, rows: list[Row], points: dict[int, int | None]
     ) -> dict[str, int | None]:
-        """The port of each row that names one, made where missing: where each port goes."""
+        """The port of each row that names one, made where missing (with the devices the rows
+        add): where each port goes."""
+        new_devices = self.plan_devices(rows)
         wired = [row for row in rows if row.port]
-        device_of = {row.number: await self.device_of(row) for row in wired}
+
+        def same_label(row: Row) -> list[str]:
+            device = self.devices.get(row.device)
+            return [] if device is None else self.ports[(device, row.port)]
+
         chosen: dict[int, str] = {}
         # First the rows whose point already holds their port, then the others in file order.
         for row in wired:
-            for port in self.ports[(device_of[row.number], row.port)]:
+            for port in same_label(row):
                 if self.port_point[port] == points[row.number] and port not in chosen.values():
                     chosen[row.number] = port
                     break
+        needed: dict[str, list[Row]] = defaultdict(list)  # new ports, by device name
         for row in wired:
-            if row.number in chosen:
-                continue
-            same_label = self.ports[(device_of[row.number], row.port)]
-            free = [port for port in same_label if port not in chosen.values()]
-            chosen[row.number] = (
-                free[0] if free else await self._new_port(row, device_of[row.number])
-            )
+            if row.number not in chosen:
+                free = [port for port in same_label(row) if port not in chosen.values()]
+                if free:
+                    chosen[row.number] = free[0]
+                elif row.port_type is None:
+                    raise bad_cell(row.number, "port type", "a new port needs a type", "")
+                else:
+                    needed[row.device].append(row)
+        chosen.update(await self._make_ports(new_devices, needed))
         targets: dict[str, int | None] = {}
         for row in wired:
             port, point = chosen[row.number], points[row.number]
             assert point is not None, "a row with a port names its point"
-            if self.port_point[port] != point:
+            if self.port_point.get(port) != point:
                 targets[port] = point
                 self.created["links"].append(
                     {"device": row.device, "port": row.port, "point": row.point}
                 )
         return targets
 
-    async def _new_port(self, row: Row, device_id: int) -> str:
-        if row.port_type is None:
-            raise bad_cell(row.number, "port type", "a new port needs a type", "")
-        data = PortCreate(label=row.port, type=row.port_type)
-        port, _ = await devices.add_port(self.conn, device_id=device_id, data=data)
-        self.ports[(device_id, row.port)].append(port)
-        self.port_point[port] = None
-        self.created["ports"].append({"device": row.device, "label": row.port})
-        return port
+    async def _make_ports(
+        self, new_devices: dict[str, str], needed: dict[str, list[Row]]
+    ) -> dict[int, str]:
+        """Make the new devices with their new ports, and the new ports of the others, a few
+        statements per device; the port of each row."""
+        made: dict[int, str] = {}
+        for name, device_type in new_devices.items():
+            rows = needed.pop(name, [])
+            ports = [_port_of(row) for row in rows]
+            data = DeviceCreate(name=name, type=device_type, ports=ports)
+            device_id, shown = await devices.create_device(self.conn, data=data)
+            self.devices[name] = device_id
+            self.created["devices"].append({"name": name, "type": device_type})
+            ids = [port["id"] for port in json.loads(shown)["ports"]]
+            made.update(self._record_ports(device_id, rows, ids))
+        for name, rows in needed.items():
+            device_id = self.devices[name]
+            ports = [_port_of(row) for row in rows]
+            added = await devices.add_ports(self.conn, device_id=device_id, ports=ports)
+            made.update(self._record_ports(device_id, rows, [port for port, _ in added]))
+        return made
+
+    def _record_ports(self, device_id: int, rows: list[Row], ids: list[str]) -> dict[int, str]:
+        for row, port in zip(rows, ids, strict=True):
+            self.ports[(device_id, row.port)].append(port)
+            self.port_point[port] = None
+            self.port_names[port] = (row.device, row.port)
+            self.created["ports"].append({"device": row.device, "label": row.port})
+        return {row.number: port for row, port in zip(rows, ids, strict=True)}
 
     async def link(self, targets: dict[str, int | None]) -> None:
         if not targets:
@@ -211,34 +252,46 @@ class _Import:
                 {"device": device, "port": label, "point": self.names.get(point or 0)}
             )
 
-    async def cable(self, row: Row, point: int, named: dict[str, list[int]]) -> None:
-        ends = named.get(row.cable_to) or [
-            pid for pid, name in self.names.items() if name == row.cable_to
-        ]
-        if len(ends) != 1:
-            raise bad_cell(row.number, "cable to", "names no single point", row.cable_to)
-        other = ends[0]
-        if other == point:
-            raise bad_cell(row.number, "cable to", ITEM_CABLE_TO_ITSELF, row.cable_to)
-        pair = frozenset((point, other))
-        if pair in self.cables:
-            cable, label, color = self.cables[pair]
-            if label != row.cable_label:
-                await cables.relabel(self.conn, [(cable, row.cable_label, color)])
-                self.cables[pair] = (cable, row.cable_label, color)
-                self.changed["cables"].append(
-                    {"points": [row.point, row.cable_to], "label": row.cable_label}
-                )
-            return
-        if point in self.plugged or other in self.plugged:
-            raise bad_cell(row.number, "cable to", ITEM_JACK_PATCHED, row.cable_to)
-        new = cables.NewCable((point, other), row.cable_label, None)
-        [cable] = await cables.insert_cables(self.conn, [new])
-        self.cables[pair] = (cable, row.cable_label, None)
-        self.plugged |= pair
-        self.created["cables"].append(
-            {"points": [row.point, row.cable_to], "label": row.cable_label}
-        )
+    async def cables_for(self, rows: list[Row], points: dict[int, int | None]) -> None:
+        """Plug the cables the rows name that are missing, relabel those whose label differs
+        (one statement each, for all of them)."""
+        # A cable's other end: a point the rows name once, else the only point of that name.
+        named: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            if (end := points[row.number]) is not None:
+                named[row.point].append(end)
+        studio_named: dict[str, list[int]] = defaultdict(list)
+        for pid, name in self.names.items():
+            studio_named[name].append(pid)
+        new: list[cables.NewCable] = []
+        relabelled: list[tuple[int, str, str | None]] = []
+        for row in rows:
+            point = points[row.number]
+            if not row.cable_to or point is None:
+                continue
+            ends = named.get(row.cable_to) or studio_named.get(row.cable_to, [])
+            if len(ends) != 1:
+                raise bad_cell(row.number, "cable to", "names no single point", row.cable_to)
+            other = ends[0]
+            if other == point:
+                raise bad_cell(row.number, "cable to", ITEM_CABLE_TO_ITSELF, row.cable_to)
+            pair = frozenset((point, other))
+            shown = {"points": [row.point, row.cable_to], "label": row.cable_label}
+            if pair in self.cables:
+                cable, label, color = self.cables[pair]
+                if label != row.cable_label and cable is not None:
+                    relabelled.append((cable, row.cable_label, color))
+                    self.cables[pair] = (cable, row.cable_label, color)
+                    self.changed["cables"].append(shown)
+                continue
+            if point in self.plugged or other in self.plugged:
+                raise bad_cell(row.number, "cable to", ITEM_JACK_PATCHED, row.cable_to)
+            new.append(cables.NewCable((point, other), row.cable_label, None))
+            self.cables[pair] = (None, row.cable_label, None)
+            self.plugged |= pair
+            self.created["cables"].append(shown)
+        await cables.insert_cables(self.conn, new)
+        await cables.relabel(self.conn, relabelled)
 
 
 async def import_rows(conn: Connection, *, rows: list[Row], dry_run: bool) -> dict[str, Any]:
@@ -266,18 +319,6 @@ async def _import(conn: Connection, rows: list[Row]) -> dict[str, Any]:
     work = _Import(conn, json.loads(found[0]))
     await work.bays_for(rows)
     points = await work.points_for(rows)
-    for row in rows:
-        if row.device and not row.port:  # a device on its own
-            await work.device_of(row)
     await work.link(await work.ports_for(rows, points))
-    # A cable's other end: a point the rows name once, else the only point of that name.
-    named: dict[str, list[int]] = defaultdict(list)
-    for row in rows:
-        point = points[row.number]
-        if point is not None:
-            named[row.point].append(point)
-    for row in rows:
-        point = points[row.number]
-        if row.cable_to and point is not None:
-            await work.cable(row, point, named)
+    await work.cables_for(rows, points)
     return {"create": work.created, "change": work.changed}

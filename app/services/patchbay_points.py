@@ -47,13 +47,15 @@ def _columns(
     }
 
 
-async def insert_point(
-    conn: Connection, data: PointCreate, slot: tuple[int, int, str] | None
-) -> int:
-    """Insert one point, loose or into a (bay, channel, row) slot the caller holds; its id."""
-    row = await (await conn.execute(_INSERTED_IDS, _columns([data], [slot]))).fetchone()
-    assert row is not None
-    return int(row[0])
+async def insert_points(
+    conn: Connection, points: list[PointCreate], slots: list[tuple[int, int, str] | None]
+) -> list[int]:
+    """Insert points, loose or into the (bay, channel, row) slots the caller holds; their ids,
+    in order."""
+    if not points:
+        return []
+    rows = await (await conn.execute(_INSERTED_IDS, _columns(points, slots))).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 async def create_point(conn: Connection, *, data: PointCreate) -> tuple[int, str]:
