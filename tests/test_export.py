@@ -437,6 +437,8 @@ def test_csv_round_trip_of_names_used_twice_and_empty_slots(
         {"label": "OUT", "type": "Output", "patchbay_id": in_slot},
     ]
     client.post("/devices", json={"name": "Triple", "type": "Synth", "ports": ports})
+    [mix] = add_points(db, 1, prefix="Mix ")
+    client.post("/cables", json={"points": [mix, twin_b], "label": "to the second twin"})
     exported = patch_list(client)
     rows = list(csv.reader(io.StringIO(exported)))
     assert [row[:5] for row in rows[1:5]] == [
@@ -445,7 +447,7 @@ def test_csv_round_trip_of_names_used_twice_and_empty_slots(
         ["Empty", "2", "top", "thru", ""],
         ["Empty", "2", "bottom", "thru", ""],
     ]
-    assert len(rows) == 1 + 4 + 6 + 2
+    assert len(rows) == 1 + 4 + 6 + 3
 
     made = csv_import(empty_studio, exported.encode())
     assert len(made["create"]["ports"]) == 3 and len(made["create"]["links"]) == 3
@@ -459,6 +461,23 @@ def test_csv_round_trip_of_names_used_twice_and_empty_slots(
     assert all(not items for items in again["create"].values()), again
     assert all(not items for items in again["change"].values()), again
     assert client.get("/state").json() == before
+
+
+def test_the_rows_of_a_cable_agree_on_its_label(client: TestClient, db: Db) -> None:
+    body = "\r\n".join([HEADER, ",,,,A,,,,,,B,one label", ",,,,B,,,,,,A,another label"]).encode()
+    response = client.post(
+        "/import/patch-list.csv", content=body, headers={"Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", 3, "cable label"]
+    assert count(db, "patchbay_points") == 0
+
+
+def test_a_new_device_may_have_more_ports_than_a_request_body(client: TestClient) -> None:
+    """A request body creates at most 500 ports per device; a patch list is not held to it."""
+    lines = [HEADER, *(f",,,,P{n},,Big desk,Mixer,IN {n},Input,," for n in range(600))]
+    made = csv_import(client, "\r\n".join(lines).encode(), dry_run=True)
+    assert len(made["create"]["ports"]) == 600 and len(made["create"]["devices"]) == 1
 
 
 def test_a_port_twice_in_the_rows_is_two_ports(client: TestClient) -> None:

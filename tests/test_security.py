@@ -557,8 +557,11 @@ def test_no_cors_headers_when_unset(database_url: str) -> None:
 
 
 def test_cors_origins_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CORS_ORIGINS", '["http://a.local/", " http://b.local:8080"]')
+    monkeypatch.setenv(
+        "CORS_ORIGINS", '["http://a.local/", " http://b.local:8080", "HTTP://C.Local:80"]'
+    )
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/pepper")
     settings = Settings(_env_file=None)
-    assert settings.cors_origins == ["http://a.local", "http://b.local:8080"]
+    # As a browser sends them: lower case, no default port.
+    assert settings.cors_origins == ["http://a.local", "http://b.local:8080", "http://c.local"]
     assert settings.database_url == "postgresql+psycopg://u:p@db:5432/pepper"

@@ -32,18 +32,27 @@ def _valid_key_names(keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
     return keys
 
 
-def _is_plain_origin(origin: str) -> bool:
+def _plain_origin(origin: str) -> str | None:
+    """The origin as a browser sends it (`scheme://host[:port]`, lower case, no default port),
+    or None for anything else: a path, a wildcard, `null`, user info, a bad port."""
+    text = origin.strip().rstrip("/")
     try:
-        parts = urlsplit(origin)
-        parts.port  # noqa: B018 - raises for a port that is not a number
+        parts = urlsplit(text)
+        port = parts.port
     except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and "*" not in origin
-        and f"{parts.scheme}://{parts.netloc}" == origin
-    )
+        return None
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or "*" in text
+        or "@" in parts.netloc
+        or f"{parts.scheme}://{parts.netloc}".lower() != text.lower()
+    ):
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.netloc.lower().rsplit(":", 1)[0] if port is not None else parts.netloc.lower()
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 ApiKey = Annotated[SecretStr, AfterValidator(_valid_key)]
@@ -107,13 +116,15 @@ class Settings(BaseSettings):
         # Credentials are allowed for these origins, and the browser sends an origin as
         # scheme://host[:port] exactly: anything else (a path, "*", "null") would either never
         # match or, for "*", let every web site call the API with the studio's cookies and keys.
-        normalised = [origin.strip().rstrip("/") for origin in origins]
-        for origin in normalised:
-            if not _is_plain_origin(origin):
+        normalised = []
+        for origin in origins:
+            plain = _plain_origin(origin)
+            if plain is None:
                 raise ValueError(
                     f"{origin[:60]!r} is not an origin: list the browser app's origins one by "
                     'one as scheme://host[:port] (no "*", no path)'
                 )
+            normalised.append(plain)
         return normalised
 
     @field_validator("allowed_hosts")

@@ -22,9 +22,18 @@ logger = logging.getLogger("pepper.db")
 
 Connection = AsyncConnection[tuple[Any, ...]]
 
-# What a write transaction tells the history triggers about the request (migration 0008).
+# The advisory lock every write transaction holds, in shared mode, from its first statement;
+# an import (which rebuilds the whole studio) holds it alone (see app/services/locks.py).
+STUDIO_LOCK = 0x70657070  # "pepp"
+# What a write transaction tells the history triggers about the request (migration 0008), and
+# its hold on the studio, in one round trip.
 _REQUEST_CONTEXT = (
-    "SELECT set_config('pepper.request_id', %s, true), set_config('pepper.actor', %s, true)"
+    "SELECT set_config('pepper.request_id', %s, true), set_config('pepper.actor', %s, true), "
+    "pg_advisory_xact_lock_shared(%s)"
+)
+_WHOLE_STUDIO_CONTEXT = (
+    "SELECT set_config('pepper.request_id', %s, true), set_config('pepper.actor', %s, true), "
+    "pg_advisory_xact_lock(%s)"
 )
 
 
@@ -131,10 +140,13 @@ class Database:
             await self.pool.putconn(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection inside a transaction that carries the request's id and actor."""
+    async def transaction(self, *, whole_studio: bool = False) -> AsyncIterator[Connection]:
+        """A connection inside a transaction that carries the request's id and actor, and holds
+        the studio lock: shared, or alone for `whole_studio` (the imports). Its wait is bounded
+        by `lock_timeout` like any other."""
+        context = _WHOLE_STUDIO_CONTEXT if whole_studio else _REQUEST_CONTEXT
         async with self.connection() as conn, conn.transaction():
-            await conn.execute(_REQUEST_CONTEXT, (request_id_var.get(), actor_var.get()))
+            await conn.execute(context, (request_id_var.get(), actor_var.get(), STUDIO_LOCK))
             yield conn
 
     async def fetch_value(self, query: str, params: dict[str, Any] | None = None) -> Any:

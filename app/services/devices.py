@@ -62,14 +62,22 @@ async def _insert_ports(
 
 async def create_device(conn: Connection, *, data: DeviceCreate) -> tuple[int, str]:
     """Create the device and its ports; returns its id and its Device JSON."""
-    await claim_points(conn, _points_of(data.ports))
-    params = {"name": data.name, "type": data.type, "ports": len(data.ports)}
+    device_id, _ = await insert_device(conn, name=data.name, type=data.type, ports=data.ports)
+    return device_id, await _device_json(conn, device_id)
+
+
+async def insert_device(
+    conn: Connection, *, name: str, type: str, ports: list[PortCreate]
+) -> tuple[int, list[str]]:
+    """Insert a device with its ports (any number: an import is not held to a request body's
+    limits); its id and its ports' ids, in order."""
+    await claim_points(conn, _points_of(ports))
+    params = {"name": name, "type": type, "ports": len(ports)}
     row = await (await conn.execute(_INSERT_DEVICE, params)).fetchone()
     assert row is not None
     device_id = int(row[0])
-    if data.ports:
-        await _insert_ports(conn, device_id, 1, data.ports)
-    return device_id, await _device_json(conn, device_id)
+    made = await _insert_ports(conn, device_id, 1, ports) if ports else []
+    return device_id, [port for port, _ in made]
 
 
 async def _device_json(conn: Connection, device_id: int) -> str:

@@ -138,6 +138,14 @@ async def _current(conn: Connection, table: str, keys: list[str]) -> dict[str, A
     return {_key_of(table, row[0]): row[0] for row in rows}
 
 
+def _compared(table: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A row as a revert compares it: without what a revert keeps anyway (a device's highest
+    port number, which only grows)."""
+    if image is None or table != "devices":
+        return image
+    return {column: value for column, value in image.items() if column != "last_port_number"}
+
+
 def _conflict(table: str, key: Any, expected: Any, now: Any, reason: str) -> dict[str, Any]:
     """One item of a 409's `conflicts` (the RevertConflict schema)."""
     return {"table": table, "key": key, "expected": expected, "now": now, "reason": reason}
@@ -154,7 +162,7 @@ async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, 
         keys = [_key_of(table, change["after"] or change["before"]) for change in touched]
         current = await _current(conn, table, keys)
         for key, change in zip(keys, touched, strict=True):
-            if current.get(key) != change["after"]:
+            if _compared(table, current.get(key)) != _compared(table, change["after"]):
                 found.append(
                     _conflict(table, change["key"], change["after"], current.get(key), CHANGED)
                 )

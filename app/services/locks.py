@@ -16,6 +16,12 @@ anyway (503, never a hang).
 
 Every change of what a point holds (a port at the rear, a plug at the front, a slot in a bay)
 first locks that point: the point's row lock serialises everyone who wants it.
+
+The imports rebuild the whole studio. No table order can keep them clear of the other writes,
+because an INSERT takes its own table's lock before its parents' (PostgreSQL's foreign key
+check): so every write transaction of the API holds the studio's advisory lock in shared mode
+from its first statement, and an import holds it alone (`app/db/pool.py`). An import then
+waits for the writes under way, and the writes after it wait for the import.
 """
 
 from collections.abc import Iterable, Sequence
@@ -235,6 +241,7 @@ async def lock_patch(conn: Connection) -> None:
 
 async def lock_studio(conn: Connection, *, with_scenes: bool = False) -> None:
     """Hold every table of the studio (and the scenes) until the transaction ends: the imports,
-    which read the studio as a whole and rebuild it."""
+    which read the studio as a whole and rebuild it, in a `Database.transaction(whole_studio=
+    True)` (so no other write of the API is under way: see there); this keeps out pgAdmin's."""
     tables = _STUDIO_TABLES + (", scenes" if with_scenes else "")
     await conn.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")

@@ -19,6 +19,7 @@ labels).
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -26,7 +27,6 @@ import psycopg
 from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid, constraint_error
 from app.db.pool import Connection
 from app.schemas.bay import BayCreate
-from app.schemas.device import DeviceCreate
 from app.schemas.patchbay_point import PointCreate
 from app.schemas.port import PortCreate
 from app.services import bays, cables, devices, patchbay_points
@@ -80,13 +80,15 @@ class _Import:
             if bay is None:
                 self.loose[name].append(pid)
         self.devices: dict[str, int] = studio["devices"]
-        self.ports: dict[tuple[int, str], list[str]] = defaultdict(list)  # in creation order
+        self.ports: dict[tuple[int | None, str], list[str]] = defaultdict(list)  # creation order
         self.port_point: dict[str, int | None] = {}
         self.port_names: dict[str, tuple[str, str]] = {}
+        self.key_of: dict[str, tuple[int | None, str]] = {}  # port -> (device, label)
         for pid, device, label, point, device_name in studio["ports"]:
             self.ports[(device, label)].append(pid)
             self.port_point[pid] = point
             self.port_names[pid] = (device_name, label)
+            self.key_of[pid] = (device, label)
         self.cables: dict[frozenset[int], tuple[int | None, str, str | None]] = {
             frozenset((a, b)): (cable, label, color)
             for a, b, cable, label, color in studio["cables"]
@@ -174,31 +176,38 @@ class _Import:
         self, rows: list[Row], points: dict[int, int | None]
     ) -> dict[str, int | None]:
         """The port of each row that names one, made where missing (with the devices the rows
-        add): where each port goes."""
+        add): where each port goes. Linear in the rows, whatever they repeat."""
         new_devices = self.plan_devices(rows)
         wired = [row for row in rows if row.port]
-
-        def same_label(row: Row) -> list[str]:
-            device = self.devices.get(row.device)
-            return [] if device is None else self.ports[(device, row.port)]
-
+        holders = {point: port for port, point in self.port_point.items() if point is not None}
         chosen: dict[int, str] = {}
-        # First the rows whose point already holds their port, then the others in file order.
+        taken: set[str] = set()
+        # First the rows whose point already holds their port (same device, same label)...
         for row in wired:
-            for port in same_label(row):
-                if self.port_point[port] == points[row.number] and port not in chosen.values():
-                    chosen[row.number] = port
-                    break
+            port = holders.get(points[row.number] or 0)
+            device = self.devices.get(row.device)
+            if (
+                port is not None
+                and port not in taken
+                and self.key_of.get(port) == (device, row.port)
+            ):
+                chosen[row.number] = port
+                taken.add(port)
+        # ...then the others, each the next port of its label that no row took, or a new one.
+        free = {key: iter(ports) for key, ports in self.ports.items()}
         needed: dict[str, list[Row]] = defaultdict(list)  # new ports, by device name
         for row in wired:
-            if row.number not in chosen:
-                free = [port for port in same_label(row) if port not in chosen.values()]
-                if free:
-                    chosen[row.number] = free[0]
-                elif row.port_type is None:
-                    raise bad_cell(row.number, "port type", "a new port needs a type", "")
-                else:
-                    needed[row.device].append(row)
+            if row.number in chosen:
+                continue
+            key = (self.devices.get(row.device), row.port)
+            port = next((p for p in free.get(key, iter(())) if p not in taken), None)
+            if port is not None:
+                chosen[row.number] = port
+                taken.add(port)
+            elif row.port_type is None:
+                raise bad_cell(row.number, "port type", "a new port needs a type", "")
+            else:
+                needed[row.device].append(row)
         chosen.update(await self._make_ports(new_devices, needed))
         targets: dict[str, int | None] = {}
         for row in wired:
@@ -220,11 +229,11 @@ class _Import:
         for name, device_type in new_devices.items():
             rows = needed.pop(name, [])
             ports = [_port_of(row) for row in rows]
-            data = DeviceCreate(name=name, type=device_type, ports=ports)
-            device_id, shown = await devices.create_device(self.conn, data=data)
+            device_id, ids = await devices.insert_device(
+                self.conn, name=name, type=device_type, ports=ports
+            )
             self.devices[name] = device_id
             self.created["devices"].append({"name": name, "type": device_type})
-            ids = [port["id"] for port in json.loads(shown)["ports"]]
             made.update(self._record_ports(device_id, rows, ids))
         for name, rows in needed.items():
             device_id = self.devices[name]
@@ -254,34 +263,31 @@ class _Import:
 
     async def cables_for(self, rows: list[Row], points: dict[int, int | None]) -> None:
         """Plug the cables the rows name that are missing, relabel those whose label differs
-        (one statement each, for all of them)."""
-        # A cable's other end: a point the rows name once, else the only point of that name.
-        named: dict[str, list[int]] = defaultdict(list)
-        for row in rows:
-            if (end := points[row.number]) is not None:
-                named[row.point].append(end)
-        studio_named: dict[str, list[int]] = defaultdict(list)
-        for pid, name in self.names.items():
-            studio_named[name].append(pid)
+        (one statement each, for all of them). A cable is on the rows of both its points,
+        which must agree on its label."""
+        other_end = self._cable_ends(rows, points)
+        given: dict[frozenset[int], str] = {}
         new: list[cables.NewCable] = []
         relabelled: list[tuple[int, str, str | None]] = []
         for row in rows:
             point = points[row.number]
             if not row.cable_to or point is None:
                 continue
-            ends = named.get(row.cable_to) or studio_named.get(row.cable_to, [])
-            if len(ends) != 1:
-                raise bad_cell(row.number, "cable to", "names no single point", row.cable_to)
-            other = ends[0]
+            other = other_end(row, point)
             if other == point:
                 raise bad_cell(row.number, "cable to", ITEM_CABLE_TO_ITSELF, row.cable_to)
             pair = frozenset((point, other))
+            if pair in given:
+                if given[pair] != row.cable_label:
+                    message = "the row of the cable's other end gives it another label"
+                    raise bad_cell(row.number, "cable label", message, row.cable_label)
+                continue
+            given[pair] = row.cable_label
             shown = {"points": [row.point, row.cable_to], "label": row.cable_label}
             if pair in self.cables:
                 cable, label, color = self.cables[pair]
                 if label != row.cable_label and cable is not None:
                     relabelled.append((cable, row.cable_label, color))
-                    self.cables[pair] = (cable, row.cable_label, color)
                     self.changed["cables"].append(shown)
                 continue
             if point in self.plugged or other in self.plugged:
@@ -292,6 +298,42 @@ class _Import:
             self.created["cables"].append(shown)
         await cables.insert_cables(self.conn, new)
         await cables.relabel(self.conn, relabelled)
+
+    def _cable_ends(
+        self, rows: list[Row], points: dict[int, int | None]
+    ) -> Callable[[Row, int], int]:
+        """How a row's `cable to` finds the other end: the point its cable goes to now, if that
+        has the name; else the row of that name (of several, the one whose cable comes back);
+        else the studio's only point of that name. 422 when it names no single point."""
+        named_rows: dict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            if points[row.number] is not None:
+                named_rows[row.point].append(row)
+        named_points: dict[str, list[int]] = defaultdict(list)
+        for pid, name in self.names.items():
+            named_points[name].append(pid)
+        plugged_to: dict[int, int] = {}
+        for pair in self.cables:
+            a, b = tuple(pair)
+            plugged_to[a], plugged_to[b] = b, a
+
+        def other_end(row: Row, point: int) -> int:
+            now = plugged_to.get(point)
+            if now is not None and self.names.get(now) == row.cable_to:
+                return now
+            candidates = named_rows.get(row.cable_to, [])
+            if len(candidates) > 1:
+                candidates = [other for other in candidates if other.cable_to == row.point]
+            ends = (
+                [points[other.number] for other in candidates]
+                if row.cable_to in named_rows
+                else named_points.get(row.cable_to, [])
+            )
+            if len(ends) != 1 or ends[0] is None:
+                raise bad_cell(row.number, "cable to", "names no single point", row.cable_to)
+            return ends[0]
+
+        return other_end
 
 
 async def import_rows(conn: Connection, *, rows: list[Row], dry_run: bool) -> dict[str, Any]:

@@ -61,7 +61,7 @@ async def import_studio(data: StudioDocument, db: DatabaseDep, dry_run: DryRun =
     deleted and created, and changes nothing. A bad document is a 422 naming the bad item, and
     changes nothing. Up to 16 MiB.
     """
-    async with db.transaction() as conn:
+    async with db.transaction(whole_studio=True) as conn:
         result = await studio.import_studio(conn, doc=data, dry_run=dry_run)
     return json_response(result)
 
@@ -108,6 +108,6 @@ async def import_patch_list(request: Request, db: DatabaseDep, dry_run: DryRun =
     rebuilds the same bays, points, wired devices and ports, links and cables.
     """
     rows = patch_list.parse(await request.body())
-    async with db.transaction() as conn:
+    async with db.transaction(whole_studio=True) as conn:
         result = await patch_list_import.import_rows(conn, rows=rows, dry_run=dry_run)
     return json_response(result)
