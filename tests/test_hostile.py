@@ -1229,10 +1229,12 @@ CASES: list[Any] = [
     row("query-linked-not-utf8", get("/ports?linked=%ff"), 422),
     row("query-api-key-on-state", get("/state?api_key=secret"), 200),
     row("query-api-key-on-a-write", post(f"{UNLINK}?api_key=secret", EVIL), 403, detail=CROSS_SITE),
+    # A 68 kB request line: as for "header-100kb", the parser's 400 may lose the race with the
+    # reset the client's unread bytes cause.
     row(
         "query-10000-parameters",
         get("/ports?" + "&".join(f"x{n}=1" for n in range(10_000))),
-        (200, 400, 414, 431),
+        (200, 400, 414, 431, CLOSED),
         wire=True,
     ),
     row(
