@@ -27,14 +27,12 @@ Connection = AsyncConnection[tuple[Any, ...]]
 STUDIO_LOCK = 0x70657070  # "pepp"
 # What a write transaction tells the history triggers about the request (migration 0008), and
 # its hold on the studio, in one round trip.
-_REQUEST_CONTEXT = (
+_CONTEXT = (
     "SELECT set_config('pepper.request_id', %s, true), set_config('pepper.actor', %s, true), "
-    "pg_advisory_xact_lock_shared(%s)"
+    "{lock}(%s)"
 )
-_WHOLE_STUDIO_CONTEXT = (
-    "SELECT set_config('pepper.request_id', %s, true), set_config('pepper.actor', %s, true), "
-    "pg_advisory_xact_lock(%s)"
-)
+_REQUEST_CONTEXT = _CONTEXT.format(lock="pg_advisory_xact_lock_shared")
+_WHOLE_STUDIO_CONTEXT = _CONTEXT.format(lock="pg_advisory_xact_lock")
 
 
 def connection_kwargs(settings: Settings, application_name: str = "pepper") -> dict[str, Any]:

@@ -138,12 +138,16 @@ async def _current(conn: Connection, table: str, keys: list[str]) -> dict[str, A
     return {_key_of(table, row[0]): row[0] for row in rows}
 
 
+# Columns that only grow: a revert keeps the higher value, and so does not compare them (a
+# device's highest port number: port ids are never given out twice).
+_ONLY_GROW = {"devices": "last_port_number"}
+
+
 def _compared(table: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A row as a revert compares it: without what a revert keeps anyway (a device's highest
-    port number, which only grows)."""
-    if image is None or table != "devices":
+    """A row as a revert compares it: without what a revert keeps anyway."""
+    if image is None or table not in _ONLY_GROW:
         return image
-    return {column: value for column, value in image.items() if column != "last_port_number"}
+    return {column: value for column, value in image.items() if column != _ONLY_GROW[table]}
 
 
 def _conflict(table: str, key: Any, expected: Any, now: Any, reason: str) -> dict[str, Any]:
@@ -223,7 +227,7 @@ async def _restore(conn: Connection, changes: list[Change]) -> None:
             )
     # Rows the entry changed take their earlier values back; but a device keeps the highest
     # port number it gave out, so that no port id is ever given out twice.
-    kept = {("devices", "last_port_number"): "greatest(t.last_port_number, r.last_port_number)"}
+    kept = {(name, c): f"greatest(t.{c}, r.{c})" for name, c in _ONLY_GROW.items()}
     for table in KEYS:
         images = [before for before, _ in rows(table, "update")]
         if images:
