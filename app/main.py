@@ -1,4 +1,5 @@
 import asyncio
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,11 +32,13 @@ from app.api.security import declare_api_key
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
-from app.db.pool import Database
+from app.db.listener import StateListener
+from app.db.session import Database, thread_limit
 from app.schemas.common import error_responses
 from app.schemas.studio import MAX_IMPORT_BYTES
-from app.services.events import StateListener
-from app.services.history import keep_pruning
+from app.services import history as history_records
+
+logger = logging.getLogger("pepper.history")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
@@ -94,13 +97,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (use `make run` for a local database)")
-    # Worker threads run only the CPU-heavy parts of a few requests (signal flow, history pages,
-    # patch sheets), off the event loop.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+    # Every `def` endpoint runs in a worker thread: as many as the pool has connections, and a
+    # few for the CPU-heavy part of reads (see thread_limit).
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = thread_limit(settings.db_pool_size)
     database = Database(settings)
     listener = StateListener(settings)
     app.state.database, app.state.listener = database, listener
-    await database.open()
     listener.start()
     pruning = asyncio.create_task(
         keep_pruning(database, days=settings.history_retention_days), name="pepper-history-pruning"
@@ -111,7 +114,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         pruning.cancel()
         await listener.stop()
-        await database.close()
+        database.close()
+
+
+async def keep_pruning(database: Database, *, days: int) -> None:
+    """Prune the history now and then, for as long as the process runs, in a worker thread;
+    the first time a minute after the start, out of the way of a busy start."""
+    await asyncio.sleep(history_records.PRUNE_FIRST_AFTER_SECONDS)
+    while True:
+        try:
+            await anyio.to_thread.run_sync(lambda: history_records.prune(database, days=days))
+        except Exception as exc:  # the database may be away; try again next time
+            logger.warning("history pruning failed: %s", exc)
+        await asyncio.sleep(history_records.PRUNE_EVERY_SECONDS)
 
 
 def _close_streams_on_shutdown_signal(listener: StateListener) -> None:

@@ -13,8 +13,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,13 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from app.api.deps import get_database
 from app.core.config import Settings
-from app.db.pool import Connection, Database
+from app.db.session import Database, hold_studio
 from app.main import create_app
 from scripts.embedded_db import ensure_database, start_server, with_database
 from scripts.serve import UVICORN_OPTIONS
@@ -155,33 +154,34 @@ class SharedTransaction(Database):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        async with self.conn.transaction():
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self.conn.begin_nested():
+            yield self.conn
+
+    @contextmanager
+    def transaction(self, *, whole_studio: bool = False) -> Iterator[Connection]:
+        with self.conn.begin_nested():
+            hold_studio(self.conn, whole_studio=whole_studio)
             yield self.conn
 
 
 @pytest.fixture
-def db(app: FastAPI, app_client: TestClient, database_url: str) -> Iterator[Db]:
+def db(app: FastAPI, app_client: TestClient, engine: Engine) -> Iterator[Db]:
     """SQL inside the test's transaction, which the `client` shares and which is rolled back."""
-    portal: BlockingPortal = app_client.portal  # type: ignore[assignment]
+    with engine.connect() as conn:
+        conn.begin()
+        shared = SharedTransaction(conn)
 
-    async def begin() -> Connection:
-        conn = await psycopg.AsyncConnection.connect(database_url)
-        await conn.execute("SELECT 1")  # opens the outer transaction
-        return conn
+        async def shared_database() -> Database:
+            return shared
 
-    conn = portal.call(begin)
-    shared = SharedTransaction(conn)
-
-    async def shared_database() -> Database:
-        return shared
-
-    app.dependency_overrides[get_database] = shared_database
-    yield Db(portal, conn)
-    app.dependency_overrides.pop(get_database, None)
-    portal.call(conn.rollback)
-    portal.call(conn.close)
+        app.dependency_overrides[get_database] = shared_database
+        try:
+            yield Db(conn)
+        finally:
+            app.dependency_overrides.pop(get_database, None)
+            conn.rollback()
 
 
 @pytest.fixture

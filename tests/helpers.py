@@ -17,11 +17,10 @@ from typing import Any
 import httpx2 as httpx
 import psycopg
 from alembic.script import ScriptDirectory
-from anyio.from_thread import BlockingPortal
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
+from sqlalchemy import Connection
 
-from app.db.pool import Connection
 from app.main import MIGRATIONS_DIR
 from app.schemas.bay import BayRead
 
@@ -42,17 +41,18 @@ STUDIO_TABLES = (
 class Db:
     """SQL (psycopg's `%(name)s` parameters) on the connection the test's requests share."""
 
-    def __init__(self, portal: BlockingPortal, conn: Connection) -> None:
-        self.portal = portal
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def execute(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        async def run() -> list[tuple[Any, ...]]:
-            async with self.conn.transaction():
-                cursor = await self.conn.execute(query, params)
-                return await cursor.fetchall() if cursor.description else []
-
-        return self.portal.call(run)
+        """Runs in a savepoint, as a request does: an error undoes this statement alone."""
+        with self.conn.begin_nested():
+            result = (
+                self.conn.exec_driver_sql(query, params)
+                if params is not None
+                else self.conn.exec_driver_sql(query)
+            )
+            return [tuple(row) for row in result] if result.returns_rows else []
 
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> Any:
         rows = self.execute(query, params)

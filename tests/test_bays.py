@@ -2,8 +2,8 @@
 
 from typing import Any
 
-import psycopg
 import pytest
+import sqlalchemy.exc
 from fastapi.testclient import TestClient
 
 from app.core.errors import constraint_error
@@ -248,7 +248,7 @@ def test_a_channel_deleted_while_a_point_goes_into_it_is_404(client: TestClient,
     typed in by hand breaks it."""
     bay = make_bay(client, channels=1, create_points=False)
     [point] = add_points(db, 1)
-    with pytest.raises(psycopg.errors.ForeignKeyViolation) as raised:
+    with pytest.raises(sqlalchemy.exc.IntegrityError, match="ForeignKeyViolation") as raised:
         db.execute(
             "UPDATE patchbay_points SET bay_id = %(b)s, bay_channel = 5, bay_row = 'top' "
             "WHERE id = %(p)s",
@@ -311,5 +311,5 @@ def test_postgresql_keeps_the_slots_straight(client: TestClient, db: Db) -> None
             {"id": bay["channels"][0]["top_point_id"]},
         ),
     ):
-        with pytest.raises(psycopg.errors.IntegrityError):
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
             db.execute(statement, params)

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-import psycopg
 import pytest
+import sqlalchemy.exc
 from fastapi.testclient import TestClient
 
 from app.schemas.cable import CableRead
@@ -129,7 +129,7 @@ def test_postgresql_keeps_the_plugs_straight(client: TestClient, db: Db) -> None
         "INSERT INTO cable_ends (cable_id, end_number, point_id) VALUES (%(id)s, 2, %(c)s)",
         "DELETE FROM patchbay_points WHERE id = %(a)s",
     ):
-        with pytest.raises(psycopg.errors.IntegrityError):
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
             db.execute(statement, {"id": cable["id"], "a": a, "c": c})
 
 

@@ -28,6 +28,7 @@ from app.core.errors import (
     BODY_TOO_SLOW,
     CROSS_SITE,
     HOST_NOT_ALLOWED,
+    POOL_BUSY,
     UNAUTHORIZED,
     error_response,
     internal_error,
@@ -168,7 +169,19 @@ class Guard:
                 await _refuse_body(413, BODY_TOO_LARGE, receive, scope, send)
                 return
             receive = _replay(body, receive)
-        await self.app(scope, receive, send)
+        if scope["method"] not in _UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        # A write waits here, taking no worker thread and no connection, until one of the
+        # connections writes may take is free (app/db/session.py).
+        database = scope["app"].state.database
+        if not await database.take_write_slot():
+            await error_response(503, POOL_BUSY)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            database.give_back_write_slot()
 
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
         hosts = [value for name, value in scope["headers"] if name == b"host"]

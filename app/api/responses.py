@@ -2,12 +2,13 @@
 revision-tagged reads (RFC 9110 conditional GET)."""
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Response
+from sqlalchemy import Connection
 
-from app.db.pool import Database
+from app.db.session import Database
 from app.db.shapes import REVISION
 
 
@@ -41,18 +42,24 @@ def etag_matches(header: str, revision: int) -> bool:
     return False
 
 
-async def revision_tagged(
+T = TypeVar("T")
+
+
+def revision_tagged(
     database: Database,
     if_none_match: str | None,
-    read: Callable[[], Awaitable[tuple[int, str | bytes]]],
+    read: Callable[[Connection], tuple[int, T]],
+    body: Callable[[T], str | bytes] = str,
 ) -> Response:
     """A read tagged with the state revision it reflects: a 304 after one tiny query while the
-    client's revision is current, else the body and its revision from one snapshot."""
+    client's revision is current, else `read`'s body and its revision from one snapshot. The
+    connection goes back to the pool before `body` makes the answer of what was read."""
     headers = {"Cache-Control": "no-cache"}
-    if if_none_match is not None:
-        revision = int(await database.fetch_value(REVISION))
-        if etag_matches(if_none_match, revision):
-            return Response(status_code=304, headers={**headers, "ETag": etag_for(revision)})
-    revision, body = await read()
+    with database.connection() as conn:
+        if if_none_match is not None:
+            revision = int(conn.execute(REVISION).scalar_one())
+            if etag_matches(if_none_match, revision):
+                return Response(status_code=304, headers={**headers, "ETag": etag_for(revision)})
+        revision, snapshot = read(conn)
     headers["ETag"] = etag_for(revision)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body(snapshot), media_type="application/json", headers=headers)

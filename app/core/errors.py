@@ -5,8 +5,7 @@ raise, the PostgreSQL constraints they stand for, and the handlers that turn the
 import logging
 from typing import Any
 
-import psycopg
-import psycopg_pool
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -150,9 +149,19 @@ CONSTRAINT_ERRORS: dict[str, PepperError] = {
 }
 
 
-def constraint_error(exc: psycopg.errors.IntegrityError) -> PepperError | None:
+def violated(exc: sqlalchemy.exc.IntegrityError) -> tuple[str, str, str]:
+    """The constraint a violation names, its table, and PostgreSQL's detail ("" if unknown)."""
+    diag = getattr(exc.orig, "diag", None)
+    return (
+        getattr(diag, "constraint_name", None) or "",
+        getattr(diag, "table_name", None) or "",
+        getattr(diag, "message_detail", None) or "",
+    )
+
+
+def constraint_error(exc: sqlalchemy.exc.IntegrityError) -> PepperError | None:
     """The domain error a violated constraint stands for, if it is one we know."""
-    return CONSTRAINT_ERRORS.get(exc.diag.constraint_name or "")
+    return CONSTRAINT_ERRORS.get(violated(exc)[0])
 
 
 # --- Responses ---------------------------------------------------------------------------------
@@ -170,7 +179,7 @@ async def _pepper_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, psycopg.errors.IntegrityError)
+    assert isinstance(exc, sqlalchemy.exc.IntegrityError)
     known = constraint_error(exc)
     if known is None:
         return internal_error(request, exc)
@@ -185,7 +194,8 @@ async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # Connection lost, server restarting, a lock or statement timeout, a deadlock or a
     # serialisation failure: all transient.
-    logger.warning("database unavailable: %s", str(exc).strip())
+    # The driver's message: SQLAlchemy's own would add the statement and its parameters.
+    logger.warning("database unavailable: %s", str(getattr(exc, "orig", None) or exc).strip())
     return error_response(503, DATABASE_UNAVAILABLE)
 
 
@@ -238,7 +248,8 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PepperError, _pepper_error)
-    app.add_exception_handler(psycopg.errors.IntegrityError, _integrity_error)
-    app.add_exception_handler(psycopg_pool.PoolTimeout, _pool_timeout)
-    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.IntegrityError, _integrity_error)
+    # SQLAlchemy's TimeoutError: no connection of the pool came free within DB_POOL_TIMEOUT.
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _pool_timeout)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _internal_error)

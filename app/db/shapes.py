@@ -6,7 +6,29 @@ wherever it appears. PostgreSQL builds the whole body in the statement that read
 trip, one snapshot, and no Python object per row (the 1.6 MB state of a large studio costs the
 API process little). The Pydantic models in app/schemas/ declare the same shapes for OpenAPI and
 validation; the tests check every body against them.
+
+The shapes are SQL text (`text()`, `literal_column`) because PostgreSQL writes these bodies:
+`row_to_json` and `json_agg` have no Core construct, and Core's `func.json_build_object` binds
+every key as a parameter and writes larger JSON. The writes that return a shape are Core
+statements on the tables under the same aliases (`PORTS`, `POINTS`, ...), with the shape as
+their RETURNING column.
 """
+
+from typing import Any, cast
+
+from sqlalchemy import (
+    Alias,
+    ColumnElement,
+    Connection,
+    Executable,
+    TextClause,
+    literal_column,
+    text,
+)
+
+from app.core.errors import NotFound
+from app.db.base import Base
+from app.models import Bay, Cable, Device, PatchbayPoint, Port, Scene
 
 
 def json_object(**fields: str) -> str:
@@ -25,24 +47,42 @@ def array(shape: str, source: str, order: str) -> str:
     return f"coalesce((SELECT json_agg({shape} ORDER BY {order}) FROM {source}), '[]')"
 
 
+def returned(shape: str) -> ColumnElement[Any]:
+    """A shape as the RETURNING column (or a selected column) of a Core statement."""
+    return literal_column(f"{shape}::text")
+
+
+def _aliased(model: type[Base], name: str) -> Alias:
+    # A table's alias is an Alias (which UPDATE and DELETE take); SQLAlchemy types it wider.
+    return cast(Alias, model.__table__.alias(name))
+
+
+# The tables under the aliases the shapes are written over.
+PORT_ROWS = _aliased(Port, "p")
+POINT_ROWS = _aliased(PatchbayPoint, "pp")
+DEVICE_ROWS = _aliased(Device, "d")
+BAY_ROWS = _aliased(Bay, "b")
+CABLE_ROWS = _aliased(Cable, "k")
+SCENE_ROWS = _aliased(Scene, "s")
+
 # --- Part A shapes ----------------------------------------------------------------------------
 POINT = json_object(id="pp.id", name="pp.name", description="pp.description", type="pp.type")
 PORT = json_object(id="p.id", label="p.label", type="p.type", patchbay_id="p.patchbay_id")
 
 
-# The ports named in %(ids)s, in that order, and the ports in %(losers)s that lost their point.
-BULK_LINK_RESULT = f"""
+# The ports named in :ids, in that order, and the ports in :losers that lost their point.
+BULK_LINK_RESULT = text(f"""
     SELECT {
     json_object(
         ports=array(
             PORT,
-            "unnest(%(ids)s::text[]) WITH ORDINALITY AS given(id, n) JOIN ports p USING (id)",
+            "unnest(CAST(:ids AS text[])) WITH ORDINALITY AS given(id, n) JOIN ports p USING (id)",
             "given.n",
         ),
-        unlinked_port_ids="to_json(%(losers)s::text[])",
+        unlinked_port_ids="to_json(CAST(:losers AS text[]))",
     )
 }::text
-"""
+""")
 
 # A device's ports in creation order.
 DEVICE = json_object(
@@ -145,33 +185,36 @@ CABLES = array(_cable("json_build_array(a.point_id, b.point_id)"), CABLES_WITH_E
 SCENES = array(SCENE_SUMMARY, "scenes s", "s.id")
 
 # --- Whole reads --------------------------------------------------------------------------------
-REVISION = "SELECT revision FROM state_revision"
-STATE = f"""
+REVISION = text("SELECT revision FROM state_revision")
+# Fires the deferred triggers now, so that the revision a transaction makes can be read before
+# it commits (SQL text: Core has no SET CONSTRAINTS).
+IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
+STATE = text(f"""
     SELECT revision,
            {json_object(patchbay_points=POINTS, devices=DEVICES, bays=BAYS, cables=CABLES)}::text
       FROM state_revision
-"""
-LIST_POINTS = f"SELECT {POINTS}::text"
-GET_POINT = f"SELECT {POINT}::text FROM patchbay_points pp WHERE pp.id = %(id)s"
-LIST_DEVICES = f"SELECT {DEVICES}::text"
-GET_DEVICE = f"SELECT {DEVICE}::text FROM devices d WHERE d.id = %(id)s"
-GET_PORT = f"SELECT {PORT}::text FROM ports p WHERE p.id = %(id)s"
-LIST_PORTS = (
+""")
+LIST_POINTS = text(f"SELECT {POINTS}::text")
+GET_POINT = text(f"SELECT {POINT}::text FROM patchbay_points pp WHERE pp.id = :id")
+LIST_DEVICES = text(f"SELECT {DEVICES}::text")
+GET_DEVICE = text(f"SELECT {DEVICE}::text FROM devices d WHERE d.id = :id")
+GET_PORT = text(f"SELECT {PORT}::text FROM ports p WHERE p.id = :id")
+LIST_PORTS = text(
     "SELECT "
     + array(
         PORT,
-        """ports p WHERE (%(device)s::integer IS NULL OR p.device_id = %(device)s)
-        AND (%(linked)s::boolean IS NULL OR (p.patchbay_id IS NOT NULL) = %(linked)s)""",
+        """ports p WHERE (CAST(:device AS integer) IS NULL OR p.device_id = :device)
+        AND (CAST(:linked AS boolean) IS NULL OR (p.patchbay_id IS NOT NULL) = :linked)""",
         "p.device_id, p.position",
     )
     + "::text"
 )
-LIST_BAYS = f"SELECT {BAYS}::text"
-GET_BAY = f"SELECT {BAY}::text FROM bays b WHERE b.id = %(id)s"
-LIST_CABLES = f"SELECT {CABLES}::text"
-GET_CABLE = f"SELECT {CABLE}::text FROM cables k WHERE k.id = %(id)s"
-LIST_SCENES = f"SELECT {SCENES}::text"
-GET_SCENE = f"SELECT {SCENE}::text FROM scenes s WHERE s.id = %(id)s"
+LIST_BAYS = text(f"SELECT {BAYS}::text")
+GET_BAY = text(f"SELECT {BAY}::text FROM bays b WHERE b.id = :id")
+LIST_CABLES = text(f"SELECT {CABLES}::text")
+GET_CABLE = text(f"SELECT {CABLE}::text FROM cables k WHERE k.id = :id")
+LIST_SCENES = text(f"SELECT {SCENES}::text")
+GET_SCENE = text(f"SELECT {SCENE}::text FROM scenes s WHERE s.id = :id")
 
 # The whole studio as one document (SPEC D6), in one statement: one snapshot.
 _STUDIO_DEVICE = json_object(
@@ -181,7 +224,7 @@ _STUDIO_DEVICE = json_object(
     last_port_number="d.last_port_number",
     ports=array(PORT, "ports p WHERE p.device_id = d.id", "p.position"),
 )
-EXPORT = f"""
+EXPORT: TextClause = text(f"""
     SELECT {
     json_object(
         format="'pepper-studio'::text",
@@ -194,4 +237,19 @@ EXPORT = f"""
         scenes=array(SCENE, "scenes s", "s.id"),
     )
 }::text
-"""
+""")
+
+
+# --- Running them -------------------------------------------------------------------------------
+def body(conn: Connection, statement: Executable, params: dict[str, Any] | None = None) -> str:
+    """The body a statement wrote (its one value)."""
+    return str(conn.execute(statement, params).scalar_one())
+
+
+def found(conn: Connection, statement: Executable, params: dict[str, Any], missing: str) -> str:
+    """The body a statement wrote about one item (a read, or a write's RETURNING), or 404
+    `missing` when the item does not exist."""
+    written = conn.execute(statement, params).scalar()
+    if written is None:
+        raise NotFound(missing)
+    return str(written)

@@ -6,12 +6,25 @@ still as the entry left it (409 with the rows that are not), then restores them.
 record the revert as an entry of its own, which can be reverted in turn.
 """
 
-import asyncio
 import json
 import logging
 from typing import Any
 
-import psycopg
+import sqlalchemy.exc
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.core.errors import (
     HISTORY_NOT_FOUND,
@@ -19,9 +32,13 @@ from app.core.errors import (
     REVERT_CONFLICT,
     Conflict,
     NotFound,
+    violated,
 )
-from app.db.pool import Connection, Database
-from app.db.shapes import REVISION
+from app.db.base import Base
+from app.db.params import integers, json_rows
+from app.db.session import Database
+from app.db.shapes import IMMEDIATE, REVISION
+from app.models import HistoryChange, HistoryEntry
 from app.services.locks import lock_devices, lock_patch
 from app.services.summaries import Change, net, summarize
 
@@ -37,7 +54,6 @@ KEYS = {
     "cables": ("id",),
     "cable_ends": ("cable_id", "end_number"),
 }
-# Columns that must be cleared before rows swap their values back (each is unique).
 # What deleting a row takes with it (ON DELETE CASCADE): parent -> (child, its foreign key).
 _CASCADES = {
     "bays": ("patchbay_points", "bay_id"),
@@ -47,11 +63,13 @@ _CASCADES = {
 CHANGED = "changed since the entry"
 ADDED = "added since the entry, and would go with what the revert deletes"
 BLOCKED = "a later change stands in the way: "
+# Columns that must be cleared before rows swap their values back (each is unique).
 _UNIQUE_REFERENCES = {
     "ports": ("patchbay_id",),
     "patchbay_points": ("bay_id", "bay_channel", "bay_row"),
 }
 
+# An entry with its changes, as PostgreSQL writes it (SQL text: it builds the JSON).
 _ENTRY = """
     json_build_object(
         'revision', e.revision, 'at', e.at, 'source', e.source, 'request_id', e.request_id,
@@ -62,24 +80,35 @@ _ENTRY = """
                       FROM history_changes c WHERE c.entry_id = e.id))
 """
 # One page more than asked for, to know whether more remain.
-PAGE = f"""
+PAGE = text(f"""
     SELECT coalesce(json_agg({_ENTRY} ORDER BY e.revision DESC), '[]')::text
       FROM (SELECT * FROM history_entries
-             WHERE %(before)s::bigint IS NULL OR revision < %(before)s
-             ORDER BY revision DESC LIMIT %(limit)s + 1) AS e
-"""
-ONE = f"SELECT {_ENTRY}::text FROM history_entries e WHERE e.revision = %(revision)s"
+             WHERE CAST(:before AS bigint) IS NULL OR revision < :before
+             ORDER BY revision DESC LIMIT CAST(:limit AS integer) + 1) AS e
+""")
+ONE = text(f"SELECT {_ENTRY}::text FROM history_entries e WHERE e.revision = :revision")
+_REVERTS = select(func.set_config("pepper.reverts", bindparam("revision"), True))
 # A batch of the oldest entries past the retention, and their changes; how many entries went.
-_PRUNE = """
-    WITH old AS (
-        DELETE FROM history_entries
-         WHERE id IN (SELECT id FROM history_entries
-                       WHERE at < now() - make_interval(days => %(days)s)
-                       ORDER BY id LIMIT %(batch)s)
-        RETURNING id),
-    changes AS (DELETE FROM history_changes WHERE entry_id IN (SELECT id FROM old))
-    SELECT count(*) FROM old
-"""
+_OLD = (
+    delete(HistoryEntry)
+    .where(
+        HistoryEntry.id.in_(
+            select(HistoryEntry.id)
+            .where(HistoryEntry.at < func.now() - func.make_interval(0, 0, 0, bindparam("days")))
+            .order_by(HistoryEntry.id)
+            .limit(bindparam("batch"))
+        )
+    )
+    .returning(HistoryEntry.id)
+    .cte("old")
+)
+_PRUNE = (
+    select(func.count())
+    .select_from(_OLD)
+    .add_cte(
+        delete(HistoryChange).where(HistoryChange.entry_id.in_(select(_OLD.c.id))).cte("changes")
+    )
+)
 PRUNE_BATCH = 200
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 60.0
@@ -108,34 +137,48 @@ def page(raw: str, limit: int) -> dict[str, Any]:
     }
 
 
-async def read_entry(conn: Connection, revision: int) -> dict[str, Any]:
-    row = await (await conn.execute(ONE, {"revision": revision})).fetchone()
-    if row is None:
+def read_page(conn: Connection, *, before: int | None, limit: int) -> str:
+    """The raw entries of a page, newest first (`page` shapes them, with no connection held)."""
+    return str(conn.execute(PAGE, {"before": before, "limit": limit}).scalar())
+
+
+def read_entry(conn: Connection, revision: int) -> dict[str, Any]:
+    raw = conn.execute(ONE, {"revision": revision}).scalar()
+    if raw is None:
         raise NotFound(HISTORY_NOT_FOUND)
-    entry: dict[str, Any] = json.loads(row[0])
+    entry: dict[str, Any] = json.loads(raw)
     return entry
 
 
+def get_entry(conn: Connection, *, revision: int) -> dict[str, Any]:
+    """One entry as the API shows it."""
+    return shown(read_entry(conn, revision))
+
+
 # --- Revert -------------------------------------------------------------------------------------
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
 def _key_of(table: str, image: dict[str, Any]) -> str:
     """A hashable key for a row, whatever its primary key's columns."""
     return json.dumps([image[column] for column in KEYS[table]])
 
 
-async def _current(conn: Connection, table: str, keys: list[str]) -> dict[str, Any]:
-    columns = KEYS[table]
-    values = [json.loads(key) for key in keys]
-    match = " AND ".join(f"t.{column} = k.{column}" for column in columns)
-    # Every key column is an integer, but the text id of a port.
-    kinds = ["text" if (table, column) == ("ports", "id") else "integer" for column in columns]
-    given = ", ".join(f"%(c{i})s::{kind}[]" for i, kind in enumerate(kinds))
-    query = (
-        f"SELECT to_jsonb(t) FROM {table} t, unnest({given}) AS k({', '.join(columns)}) "
-        f"WHERE {match}"
+def _current(conn: Connection, table: str, keys: list[str]) -> dict[str, Any]:
+    """The rows of `table` with these keys, as they are now (as JSON images)."""
+    t, columns = _table(table), KEYS[table]
+    wanted = (
+        func.unnest(*(bindparam(f"c{i}", type_=ARRAY(t.c[c].type)) for i, c in enumerate(columns)))
+        .table_valued(*columns)
+        .render_derived(name="k")
     )
+    query = select(func.to_jsonb(t.table_valued())).where(
+        *(t.c[column] == wanted.c[column] for column in columns)
+    )
+    values = [json.loads(key) for key in keys]
     params = {f"c{i}": [value[i] for value in values] for i in range(len(columns))}
-    rows = await (await conn.execute(query, params)).fetchall()
-    return {_key_of(table, row[0]): row[0] for row in rows}
+    return {_key_of(table, image): image for image in conn.execute(query, params).scalars()}
 
 
 # Columns that only grow: a revert keeps the higher value, and so does not compare them (a
@@ -155,7 +198,7 @@ def _conflict(table: str, key: Any, expected: Any, now: Any, reason: str) -> dic
     return {"table": table, "key": key, "expected": expected, "now": now, "reason": reason}
 
 
-async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, Any]]:
+def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, Any]]:
     """The rows that are no longer as the entry left them, and the rows added since that
     deleting what the entry made would delete with it."""
     found = []
@@ -164,7 +207,7 @@ async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, 
         if not touched:
             continue
         keys = [_key_of(table, change["after"] or change["before"]) for change in touched]
-        current = await _current(conn, table, keys)
+        current = _current(conn, table, keys)
         for key, change in zip(keys, touched, strict=True):
             if _compared(table, current.get(key)) != _compared(table, change["after"]):
                 found.append(
@@ -175,8 +218,9 @@ async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, 
         if not made:
             continue
         ours = {_key_of(child, c["after"] or c["before"]) for c in changes if c["table"] == child}
-        query = f"SELECT to_jsonb(t) FROM {child} t WHERE t.{column} = ANY(%(ids)s)"
-        for (row,) in await (await conn.execute(query, {"ids": made})).fetchall():
+        t = _table(child)
+        query = select(func.to_jsonb(t.table_valued())).where(t.c[column] == any_(integers("ids")))
+        for row in conn.execute(query, {"ids": made}).scalars():
             if _key_of(child, row) not in ours:
                 values = [row[c] for c in KEYS[child]]
                 shown = (
@@ -186,113 +230,82 @@ async def _conflicts(conn: Connection, changes: list[Change]) -> list[dict[str, 
     return found
 
 
-async def _restore(conn: Connection, changes: list[Change]) -> None:
-    def rows(table: str, op: str) -> list[tuple[Any, Any]]:
-        return [
-            (change["before"], change["after"])
-            for change in changes
-            if change["table"] == table and change["op"] == op
-        ]
+def _restore(conn: Connection, changes: list[Change]) -> None:
+    def images(table: str, op: str, side: str) -> list[dict[str, Any]]:
+        return [c[side] for c in changes if c["table"] == table and c["op"] == op]
 
-    def where(table: str) -> str:
-        return " AND ".join(f"t.{column} = r.{column}" for column in KEYS[table])
+    def matching(t: Table, rows: Any) -> Any:
+        return and_(*(t.c[column] == rows.c[column] for column in KEYS[t.name]))
 
     # Free what rows will take back, so that no two hold one point or slot on the way.
     for table, columns in _UNIQUE_REFERENCES.items():
-        images = [after for _, after in rows(table, "update")]
-        if images:
-            cleared = ", ".join(f"{column} = NULL" for column in columns)
-            await conn.execute(
-                f"UPDATE {table} t SET {cleared} FROM jsonb_populate_recordset(NULL::{table}, "
-                f"%(rows)s) r WHERE {where(table)}",
-                {"rows": json.dumps(images)},
-            )
+        if changed := images(table, "update", "after"):
+            t, rows = _table(table), json_rows(_table(table))
+            cleared = update(t).where(matching(t, rows)).values(dict.fromkeys(columns))
+            conn.execute(cleared, {"rows": changed})
     # Rows the entry made go, children first.
     for table in reversed(KEYS):
-        images = [after for _, after in rows(table, "insert")]
-        if images:
-            await conn.execute(
-                f"DELETE FROM {table} t USING jsonb_populate_recordset(NULL::{table}, %(rows)s) r "
-                f"WHERE {where(table)}",
-                {"rows": json.dumps(images)},
-            )
+        if made := images(table, "insert", "after"):
+            t, rows = _table(table), json_rows(_table(table))
+            conn.execute(delete(t).where(matching(t, rows)), {"rows": made})
     # Rows the entry deleted come back, parents first, with their ids.
     for table in KEYS:
-        images = [before for before, _ in rows(table, "delete")]
-        if images:
-            await conn.execute(
-                f"INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, "
-                "%(rows)s)",
-                {"rows": json.dumps(images)},
-            )
+        if deleted := images(table, "delete", "before"):
+            t, rows = _table(table), json_rows(_table(table))
+            everything = [c.name for c in t.c]
+            conn.execute(insert(t).from_select(everything, select(*rows.c)), {"rows": deleted})
     # Rows the entry changed take their earlier values back; but a device keeps the highest
     # port number it gave out, so that no port id is ever given out twice.
-    kept = {(name, c): f"greatest(t.{c}, r.{c})" for name, c in _ONLY_GROW.items()}
     for table in KEYS:
-        images = [before for before, _ in rows(table, "update")]
-        if images:
-            restored = [column for column in images[0] if column not in KEYS[table]]
-            assigned = ", ".join(
-                f"{column} = {kept.get((table, column), f'r.{column}')}" for column in restored
-            )
-            await conn.execute(
-                f"UPDATE {table} t SET {assigned} FROM jsonb_populate_recordset(NULL::{table}, "
-                f"%(rows)s) r WHERE {where(table)}",
-                {"rows": json.dumps(images)},
-            )
+        if earlier := images(table, "update", "before"):
+            t, rows = _table(table), json_rows(_table(table))
+            restored = {
+                column: func.greatest(t.c[column], rows.c[column])
+                if _ONLY_GROW.get(table) == column
+                else rows.c[column]
+                for column in earlier[0]
+                if column not in KEYS[table]
+            }
+            conn.execute(update(t).where(matching(t, rows)).values(restored), {"rows": earlier})
 
 
-async def revert(conn: Connection, *, revision: int) -> dict[str, Any]:
+def revert(conn: Connection, *, revision: int) -> dict[str, Any]:
     """Undo the entry in this transaction; the revert's own entry."""
-    entry = await read_entry(conn, revision)
+    entry = read_entry(conn, revision)
     changes = net(entry["changes"])
     if not changes:
         raise Conflict(NOTHING_TO_REVERT)
-    await conn.execute("SELECT set_config('pepper.reverts', %s, true)", (str(revision),))
+    conn.execute(_REVERTS, {"revision": str(revision)})
     images = [(c["table"], image) for c in changes for image in (c["before"], c["after"]) if image]
     devices = {image["id"] for table, image in images if table == "devices"}
     devices |= {image["device_id"] for table, image in images if table == "ports"}
-    await lock_patch(conn)
-    await lock_devices(conn, devices)
-    conflicts = await _conflicts(conn, changes)
+    lock_patch(conn)
+    lock_devices(conn, devices)
+    conflicts = _conflicts(conn, changes)
     if conflicts:
         raise Conflict(REVERT_CONFLICT, conflicts=conflicts)
     try:
-        await _restore(conn, changes)
+        _restore(conn, changes)
         # Checks deferred to the commit, and the triggers that write the entry, run now.
-        await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    except psycopg.errors.IntegrityError as exc:
+        conn.execute(IMMEDIATE)
+    except sqlalchemy.exc.IntegrityError as exc:
         # A later change elsewhere stands in the way (a point taken by another port since).
-        reason = BLOCKED + (exc.diag.message_detail or exc.diag.constraint_name or "")
-        blocking = _conflict(exc.diag.table_name or "", None, None, None, reason)
+        constraint, table, detail = violated(exc)
+        blocking = _conflict(table, None, None, None, BLOCKED + (detail or constraint))
         raise Conflict(REVERT_CONFLICT, conflicts=[blocking]) from exc
-    row = await (await conn.execute(REVISION)).fetchone()
-    assert row is not None
-    return shown(await read_entry(conn, int(row[0])))
+    return shown(read_entry(conn, int(conn.execute(REVISION).scalar_one())))
 
 
 # --- Retention ----------------------------------------------------------------------------------
-async def prune(database: Database, *, days: int) -> int:
+def prune(database: Database, *, days: int) -> int:
     """Delete entries older than `days` with their changes, a small batch per statement (short
     locks, requests go on between them); how many entries went."""
     removed = 0
     while True:
-        row = await database.fetch_row(_PRUNE, {"days": days, "batch": PRUNE_BATCH})
-        batch = int(row[0]) if row else 0
+        with database.connection() as conn:
+            batch = int(conn.execute(_PRUNE, {"days": days, "batch": PRUNE_BATCH}).scalar_one())
         removed += batch
         if batch < PRUNE_BATCH:
             if removed:
                 logger.info("pruned %d history entries older than %d days", removed, days)
             return removed
-
-
-async def keep_pruning(database: Database, *, days: int) -> None:
-    """Prune now and then, for as long as the process runs (a background task); the first
-    time a minute after the start, out of the way of a busy start."""
-    await asyncio.sleep(PRUNE_FIRST_AFTER_SECONDS)
-    while True:
-        try:
-            await prune(database, days=days)
-        except Exception as exc:  # the database may be away; try again next time
-            logger.warning("history pruning failed: %s", exc)
-        await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection, text
+
 from app.core.errors import BAY_NOT_FOUND, NotFound
-from app.db.pool import Database
 from app.db.shapes import array, json_object
 from app.services.text_width import fit
 
@@ -48,8 +49,9 @@ def _slot_name(row: str) -> str:
     )
 
 
-# The bay's name and its channels by number, each with the names of the points in its slots.
-BAY_LABELS = f"""
+# The bay's name and its channels by number, each with the names of the points in its slots
+# (SQL text: PostgreSQL builds it as JSON).
+BAY_LABELS = text(f"""
     SELECT {
     json_object(
         name="b.name",
@@ -60,8 +62,8 @@ BAY_LABELS = f"""
         ),
     )
 }
-      FROM bays b WHERE b.id = %(id)s
-"""
+      FROM bays b WHERE b.id = :id
+""")
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,16 @@ class Labels:
     svg: bytes
 
 
-async def bay_labels(db: Database, *, bay_id: int, width_mm: float, parts: int = 1) -> Labels:
-    """The bay's strips, `width_mm` wide, in `parts` pieces each, from one read."""
-    bay: dict[str, Any] | None = await db.fetch_value(BAY_LABELS, {"id": bay_id})
+def read_bay(conn: Connection, *, bay_id: int) -> dict[str, Any]:
+    """The bay's name and channels, as the strips show them."""
+    bay: dict[str, Any] | None = conn.execute(BAY_LABELS, {"id": bay_id}).scalar()
     if bay is None:
         raise NotFound(BAY_NOT_FOUND)
+    return bay
+
+
+def bay_labels(bay: dict[str, Any], *, bay_id: int, width_mm: float, parts: int = 1) -> Labels:
+    """The bay's strips (from `read_bay`), `width_mm` wide, in `parts` pieces each."""
     name = str(bay["name"])
     channels = [Channel(c["number"], c["top"], c["bottom"]) for c in bay["channels"]]
     svg = render(name, channels, width_mm=width_mm, parts=parts)

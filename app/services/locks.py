@@ -20,7 +20,7 @@ first locks that point: the point's row lock serialises everyone who wants it.
 The imports rebuild the whole studio. No table order can keep them clear of the other writes,
 because an INSERT takes its own table's lock before its parents' (PostgreSQL's foreign key
 check): so every write transaction of the API holds the studio's advisory lock in shared mode
-from its first statement, and an import holds it alone (`app/db/pool.py`). An import then
+from its first statement, and an import holds it alone (`app/db/session.py`). An import then
 waits for the writes under way, and the writes after it wait for the import.
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.rows import class_row
+from sqlalchemy import Connection, any_, bindparam, exists, func, or_, select, text, update
 
 from app.core.errors import (
     BAY_NOT_FOUND,
@@ -40,8 +40,9 @@ from app.core.errors import (
     Conflict,
     NotFound,
 )
-from app.db.pool import Connection
-from app.db.shapes import PORT
+from app.db.params import integers, texts
+from app.db.shapes import PORT, PORT_ROWS, returned
+from app.models import Bay, BayChannel, Cable, CableEnd, Device, PatchbayPoint, Port
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,84 +60,112 @@ class LockedPort:
     json: str  # the Port shape as locked
 
 
-_LOCK_DEVICE = "SELECT last_port_number FROM devices WHERE id = %(id)s FOR UPDATE"
-_LOCK_DEVICES = "SELECT id FROM devices WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
-_LOCK_BAY = """
-    SELECT array(SELECT number FROM bay_channels c WHERE c.bay_id = b.id) FROM bays b
-     WHERE b.id = %(id)s FOR UPDATE OF b
-"""
-# The points named, and those in a bay (or in one channel of it).
-_LOCK_POINTS = """
-    SELECT id, bay_id, bay_channel, bay_row FROM patchbay_points
-     WHERE id = ANY(%(ids)s)
-        OR bay_id = %(bay)s AND (%(channel)s::integer IS NULL OR bay_channel = %(channel)s)
-     ORDER BY id FOR UPDATE
-"""
-# A point holding a port at the rear or a plug at the front is in use.
-# Does one of the points hold a port (at the rear), a plug (at the front)?
-_HELD = """
-    SELECT %(rear)s AND EXISTS (SELECT 1 FROM ports WHERE patchbay_id = ANY(%(ids)s))
-        OR %(front)s AND EXISTS (SELECT 1 FROM cable_ends WHERE point_id = ANY(%(ids)s))
-"""
-_LOCK_CABLE = "SELECT id FROM cables WHERE id = %(id)s FOR UPDATE"
+_LOCK_DEVICE = select(Device.last_port_number).where(Device.id == bindparam("id")).with_for_update()
+_LOCK_DEVICES = (
+    select(Device.id)
+    .where(Device.id == any_(integers("ids")))
+    .order_by(Device.id)
+    .with_for_update()
+)
+_CHANNEL_NUMBERS = (
+    select(func.array_agg(BayChannel.number)).where(BayChannel.bay_id == Bay.id).scalar_subquery()
+)
+_LOCK_BAY = select(_CHANNEL_NUMBERS).where(Bay.id == bindparam("id")).with_for_update(of=Bay)
+_POINT = select(
+    PatchbayPoint.id, PatchbayPoint.bay_id, PatchbayPoint.bay_channel, PatchbayPoint.bay_row
+)
+_NAMED = PatchbayPoint.id == any_(integers("ids"))
+_IN_BAY = PatchbayPoint.bay_id == bindparam("bay")
+_IN_CHANNEL = _IN_BAY & (PatchbayPoint.bay_channel == bindparam("channel"))
+# The points named; and those in a bay, or in one channel of it.
+_LOCK_POINTS = {
+    (in_bay, channel): _POINT.where(
+        or_(_NAMED, _IN_CHANNEL) if channel else or_(_NAMED, _IN_BAY) if in_bay else _NAMED
+    )
+    .order_by(PatchbayPoint.id)
+    .with_for_update()
+    for in_bay in (False, True)
+    for channel in (False, True)
+}
+# A point holding a port at the rear, a plug at the front.
+_REAR = exists().where(Port.patchbay_id == any_(integers("ids")))
+_FRONT = exists().where(CableEnd.point_id == any_(integers("ids")))
+_HELD = {
+    (True, True): select(_REAR | _FRONT),
+    (True, False): select(_REAR),
+    (False, True): select(_FRONT),
+}
+_LOCK_CABLE = select(Cable.id).where(Cable.id == bindparam("id")).with_for_update()
 # Everything a patch is made of, level by level in the lock order.
-_LOCK_PATCH = (
-    "SELECT id FROM bays ORDER BY id FOR UPDATE",
-    "SELECT id FROM patchbay_points ORDER BY id FOR UPDATE",
-    "SELECT id FROM ports ORDER BY id FOR UPDATE",
-    "SELECT id FROM cables ORDER BY id FOR UPDATE",
+_LOCK_PATCH = tuple(
+    select(column).order_by(column).with_for_update()
+    for column in (Bay.id, PatchbayPoint.id, Port.id, Cable.id)
 )
 # Every table of the studio, for the writes that rebuild it (the imports): reads go on, every
-# other write waits. Tables in the lock order (LOCK TABLE takes them one by one, in this order).
+# other write waits. In the lock order (LOCK TABLE takes them one by one, in this order). SQL
+# text: Core has no LOCK TABLE.
 _STUDIO_TABLES = "bays, bay_channels, patchbay_points, ports, cables, cable_ends, devices"
+_LOCK_STUDIO = text(f"LOCK TABLE {_STUDIO_TABLES} IN EXCLUSIVE MODE")
+_LOCK_STUDIO_AND_SCENES = text(f"LOCK TABLE {_STUDIO_TABLES}, scenes IN EXCLUSIVE MODE")
+p = PORT_ROWS.c
 # The ports named and whichever ports hold the points named, in id order.
-_LOCK_PORTS = f"""
-    SELECT p.id, p.patchbay_id, {PORT}::text AS json FROM ports p
-     WHERE p.id = ANY(%(ports)s) OR p.patchbay_id = ANY(%(points)s)
-     ORDER BY p.id FOR UPDATE
-"""
-_LOCK_DEVICE_PORTS = "SELECT id FROM ports WHERE device_id = %(id)s ORDER BY id FOR UPDATE"
-_FREE_PORTS = f"""
-    UPDATE ports p SET patchbay_id = NULL WHERE p.id = ANY(%(ids)s) RETURNING p.id, {PORT}::text
-"""
-_SET_POINTS = f"""
-    UPDATE ports p SET patchbay_id = target.point
-      FROM unnest(%(ids)s::text[], %(points)s::integer[]) AS target(id, point)
-     WHERE p.id = target.id
-    RETURNING p.id, {PORT}::text
-"""
+_LOCK_PORTS = (
+    select(p.id, p.patchbay_id, returned(PORT))
+    .where(or_(p.id == any_(texts("ports")), p.patchbay_id == any_(integers("points"))))
+    .order_by(p.id)
+    .with_for_update()
+)
+_LOCK_DEVICE_PORTS = (
+    select(Port.id).where(Port.device_id == bindparam("id")).order_by(Port.id).with_for_update()
+)
+_FREE_PORTS = (
+    update(PORT_ROWS)
+    .where(p.id == any_(texts("ids")))
+    .values(patchbay_id=None)
+    .returning(p.id, returned(PORT))
+)
+_TARGETS = (
+    func.unnest(texts("ids"), integers("points"))
+    .table_valued("id", "point")
+    .render_derived(name="target")
+)
+_SET_POINTS = (
+    update(PORT_ROWS)
+    .where(p.id == _TARGETS.c.id)
+    .values(patchbay_id=_TARGETS.c.point)
+    .returning(p.id, returned(PORT))
+)
 
 
-async def lock_device(conn: Connection, device_id: int) -> int:
+def lock_device(conn: Connection, device_id: int) -> int:
     """Lock the device; returns the highest port number it ever gave out. 404 if unknown."""
-    cursor = await conn.execute(_LOCK_DEVICE, {"id": device_id})
-    row = await cursor.fetchone()
-    if row is None:
+    last = conn.execute(_LOCK_DEVICE, {"id": device_id}).scalar()
+    if last is None:
         raise NotFound(DEVICE_NOT_FOUND)
-    return int(row[0])
+    return int(last)
 
 
-async def lock_devices(conn: Connection, device_ids: Iterable[int]) -> None:
+def lock_devices(conn: Connection, device_ids: Iterable[int]) -> None:
     """Lock the devices that exist of these, in id order."""
-    await conn.execute(_LOCK_DEVICES, {"ids": sorted(set(device_ids))})
+    conn.execute(_LOCK_DEVICES, {"ids": sorted(set(device_ids))})
 
 
-async def lock_device_ports(conn: Connection, device_id: int) -> None:
+def lock_device_ports(conn: Connection, device_id: int) -> None:
     """Lock a device's ports in id order, as every other path does, before a cascade touches
     them in an order of its own (a device's deletion, which then locks the device)."""
-    await conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
+    conn.execute(_LOCK_DEVICE_PORTS, {"id": device_id})
 
 
-async def lock_bay(conn: Connection, bay_id: int) -> frozenset[int]:
+def lock_bay(conn: Connection, bay_id: int) -> frozenset[int]:
     """Lock the bay (and so its channels); returns their numbers (1..N, unless someone deleted
     one by hand). 404 if unknown."""
-    row = await (await conn.execute(_LOCK_BAY, {"id": bay_id})).fetchone()
+    row = conn.execute(_LOCK_BAY, {"id": bay_id}).first()
     if row is None:
         raise NotFound(BAY_NOT_FOUND)
-    return frozenset(row[0])
+    return frozenset(row[0] or ())
 
 
-async def lock_points(
+def lock_points(
     conn: Connection,
     point_ids: Iterable[int],
     *,
@@ -148,58 +177,53 @@ async def lock_points(
     wanted = sorted(set(point_ids))
     if not wanted and in_bay is None:
         return {}
-    cursor = conn.cursor(row_factory=class_row(LockedPoint))
-    await cursor.execute(_LOCK_POINTS, {"ids": wanted, "bay": in_bay, "channel": channel})
-    locked = {point.id: point for point in await cursor.fetchall()}
+    statement = _LOCK_POINTS[(in_bay is not None, channel is not None)]
+    rows = conn.execute(statement, {"ids": wanted, "bay": in_bay, "channel": channel})
+    locked = {row.id: LockedPoint(*row) for row in rows}
     if any(point_id not in locked for point_id in wanted):
         raise NotFound(POINT_NOT_FOUND)
     return locked
 
 
-async def points_held(
+def points_held(
     conn: Connection, point_ids: Iterable[int], *, rear: bool = True, front: bool = True
 ) -> bool:
     """Does one of these (locked) points hold a port at the rear, or a plug at the front?"""
-    params = {"ids": list(point_ids), "rear": rear, "front": front}
-    row = await (await conn.execute(_HELD, params)).fetchone()
-    return bool(row and row[0])
+    return bool(conn.execute(_HELD[(rear, front)], {"ids": list(point_ids)}).scalar())
 
 
-async def claim_points(conn: Connection, point_ids: Sequence[int]) -> None:
+def claim_points(conn: Connection, point_ids: Sequence[int]) -> None:
     """Lock the points that new ports ask for: 404 if one is unknown, 409 if one is taken or
     asked for twice."""
     if len(set(point_ids)) < len(point_ids):
         raise Conflict(POINT_TAKEN)
-    await lock_points(conn, point_ids)
-    if point_ids and await points_held(conn, point_ids, front=False):
+    lock_points(conn, point_ids)
+    if point_ids and points_held(conn, point_ids, front=False):
         raise Conflict(POINT_TAKEN)
 
 
-async def lock_cable(conn: Connection, cable_id: int) -> None:
-    row = await (await conn.execute(_LOCK_CABLE, {"id": cable_id})).fetchone()
-    if row is None:
+def lock_cable(conn: Connection, cable_id: int) -> None:
+    if conn.execute(_LOCK_CABLE, {"id": cable_id}).first() is None:
         raise NotFound(CABLE_NOT_FOUND)
 
 
-async def lock_ports(
+def lock_ports(
     conn: Connection, port_ids: Sequence[str], *, holding: Sequence[int] = ()
 ) -> dict[str, LockedPort]:
     """Lock the ports, and the ports holding the given points, in id order. 404 if one of
     `port_ids` does not exist."""
-    cursor = conn.cursor(row_factory=class_row(LockedPort))
-    await cursor.execute(_LOCK_PORTS, {"ports": list(port_ids), "points": list(holding)})
-    locked = {row.id: row for row in await cursor.fetchall()}
+    rows = conn.execute(_LOCK_PORTS, {"ports": list(port_ids), "points": list(holding)})
+    locked = {row[0]: LockedPort(*row) for row in rows}
     if any(port_id not in locked for port_id in port_ids):
         raise NotFound(PORT_NOT_FOUND)
     return locked
 
 
-async def _rows(conn: Connection, query: str, params: dict[str, Any]) -> dict[str, str]:
-    cursor = await conn.execute(query, params)
-    return {row[0]: row[1] for row in await cursor.fetchall()}
+def _shown(conn: Connection, statement: Any, params: dict[str, Any]) -> dict[str, str]:
+    return {row[0]: row[1] for row in conn.execute(statement, params)}
 
 
-async def relink(
+def relink(
     conn: Connection, targets: dict[str, int | None], *, take_over: bool = True
 ) -> tuple[dict[str, str], list[str]]:
     """Move each port to its point (None: free it), under the lock order.
@@ -209,8 +233,8 @@ async def relink(
     ports that lost their point. The caller checks that each port and point appears once.
     """
     points = sorted({point for point in targets.values() if point is not None})
-    await lock_points(conn, points)
-    locked = await lock_ports(conn, list(targets), holding=points)
+    lock_points(conn, points)
+    locked = lock_ports(conn, list(targets), holding=points)
     losers = sorted(port_id for port_id in locked if port_id not in targets)
     if losers and not take_over:
         raise Conflict(POINT_TAKEN)
@@ -224,24 +248,23 @@ async def relink(
     wanted = {targets[port_id] for port_id in moving}
     freed = losers + [p for p in moving if targets[p] is None or locked[p].patchbay_id in wanted]
     if freed:
-        shown.update(await _rows(conn, _FREE_PORTS, {"ids": freed}))
+        shown.update(_shown(conn, _FREE_PORTS, {"ids": freed}))
     filled = [port_id for port_id in moving if targets[port_id] is not None]
     if filled:
         params = {"ids": filled, "points": [targets[port_id] for port_id in filled]}
-        shown.update(await _rows(conn, _SET_POINTS, params))
+        shown.update(_shown(conn, _SET_POINTS, params))
     return {port_id: shown[port_id] for port_id in targets}, losers
 
 
-async def lock_patch(conn: Connection) -> None:
+def lock_patch(conn: Connection) -> None:
     """Lock every bay, point, port and cable, in the lock order: until the transaction ends,
     nothing of the patch can change (a scene's apply, which makes the whole patch a scene's)."""
     for statement in _LOCK_PATCH:
-        await conn.execute(statement)
+        conn.execute(statement)
 
 
-async def lock_studio(conn: Connection, *, with_scenes: bool = False) -> None:
+def lock_studio(conn: Connection, *, with_scenes: bool = False) -> None:
     """Hold every table of the studio (and the scenes) until the transaction ends: the imports,
     which read the studio as a whole and rebuild it, in a `Database.transaction(whole_studio=
     True)` (so no other write of the API is under way: see there); this keeps out pgAdmin's."""
-    tables = _STUDIO_TABLES + (", scenes" if with_scenes else "")
-    await conn.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
+    conn.execute(_LOCK_STUDIO_AND_SCENES if with_scenes else _LOCK_STUDIO)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Connection, text
 
 from app.core.errors import Invalid
 from app.models.bay import NormallingMode
@@ -41,8 +42,9 @@ COLUMNS = (
 _FORMULA = ("=", "+", "-", "@")
 
 # Every slot of every bay (an empty one too, with an empty point cell, so that a bay comes back
-# with all its channels and modes), then the points in no bay.
-ROWS = """
+# with all its channels and modes), then the points in no bay (SQL text: a read whose joins
+# Core would only spell longer).
+ROWS = text("""
     WITH places AS (
         SELECT c.bay_id, c.number AS channel, jack.row, jack.position, c.mode, pp.id AS point_id
           FROM bay_channels c
@@ -65,7 +67,7 @@ ROWS = """
              ON theirs.cable_id = mine.cable_id AND theirs.end_number <> mine.end_number
       LEFT JOIN patchbay_points other ON other.id = theirs.point_id
      ORDER BY pl.bay_id IS NULL, pl.bay_id, pl.channel, pl.position, pp.id
-"""
+""")
 
 
 def neutralised(value: str) -> str:
@@ -79,6 +81,11 @@ def restored(value: str) -> str:
     if value.startswith("'") and value[1:2] in ("'", *_FORMULA):
         return value[1:]
     return value
+
+
+def read_rows(conn: Connection) -> list[tuple[Any, ...]]:
+    """The patch list's rows, read in one snapshot (`export_csv` writes them)."""
+    return [tuple(row) for row in conn.execute(ROWS)]
 
 
 def export_csv(rows: list[tuple[Any, ...]]) -> str:

@@ -22,10 +22,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
+import sqlalchemy.exc
+from sqlalchemy import Connection, text
 
-from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid, constraint_error
-from app.db.pool import Connection
+from app.core.errors import (
+    ITEM_CABLE_TO_ITSELF,
+    ITEM_JACK_PATCHED,
+    Invalid,
+    constraint_error,
+    violated,
+)
 from app.schemas.bay import BayCreate
 from app.schemas.patchbay_point import PointCreate
 from app.schemas.port import PortCreate
@@ -33,8 +39,8 @@ from app.services import bays, cables, devices, patchbay_points
 from app.services.locks import lock_studio, relink
 from app.services.patch_list import Row, bad_cell
 
-# The studio by name, as the import finds it.
-_SNAPSHOT = """
+# The studio by name, as the import finds it (SQL text: PostgreSQL builds it as JSON).
+_SNAPSHOT = text("""
     SELECT json_build_object(
         'bays', (SELECT coalesce(json_object_agg(b.name, json_build_array(b.id,
                     array(SELECT number FROM bay_channels c WHERE c.bay_id = b.id))), '{}')
@@ -54,7 +60,7 @@ _SNAPSHOT = """
                      JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1
                      JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2)
     )::text
-"""
+""")
 
 
 def _port_of(row: Row) -> PortCreate:
@@ -99,7 +105,7 @@ class _Import:
         }
         self.changed: dict[str, list[Any]] = {"modes": [], "unlinked": [], "cables": []}
 
-    async def bays_for(self, rows: list[Row]) -> None:
+    def bays_for(self, rows: list[Row]) -> None:
         wanted: dict[str, list[Row]] = {}
         for row in rows:
             if row.bay:
@@ -109,7 +115,7 @@ class _Import:
             if new:
                 needed = max(row.channel for row in in_bay)
                 data = BayCreate(name=name, channels=needed, create_points=False)
-                bay_id, _ = await bays.create_bay(self.conn, data=data)
+                bay_id, _ = bays.create_bay(self.conn, data=data)
                 self.bays[name] = (bay_id, set(range(1, needed + 1)))
                 self.modes.update({(bay_id, n): data.mode.value for n in range(1, needed + 1)})
                 self.created["bays"].append({"name": name, "channels": needed})
@@ -124,13 +130,13 @@ class _Import:
                 for row in in_bay
                 if row.mode is not None and self.modes[(bay_id, row.channel)] != row.mode.value
             }
-            await bays.set_each_mode(self.conn, [(b, n, mode) for (b, n), mode in changes.items()])
+            bays.set_each_mode(self.conn, [(b, n, mode) for (b, n), mode in changes.items()])
             if not new:  # a new bay's modes are part of making it
                 self.changed["modes"] += [
                     {"bay": name, "channel": n, "mode": mode} for (_, n), mode in changes.items()
                 ]
 
-    async def points_for(self, rows: list[Row]) -> dict[int, int | None]:
+    def points_for(self, rows: list[Row]) -> dict[int, int | None]:
         """The point of each row (by row number), made where missing (in one statement, in
         the rows' order); None for an empty slot."""
         found: dict[int, int | None] = {}
@@ -150,7 +156,7 @@ class _Import:
                 making.append((row, None))
             taken[row.point] += 1
         new = [PointCreate(name=row.point, description=row.description) for row, _ in making]
-        made = await patchbay_points.insert_points(self.conn, new, [place for _, place in making])
+        made = patchbay_points.insert_points(self.conn, new, [place for _, place in making])
         for (row, place), point in zip(making, made, strict=True):
             found[row.number] = point
             self.names[point] = row.point
@@ -172,9 +178,7 @@ class _Import:
                 new[row.device] = row.device_type
         return new
 
-    async def ports_for(
-        self, rows: list[Row], points: dict[int, int | None]
-    ) -> dict[str, int | None]:
+    def ports_for(self, rows: list[Row], points: dict[int, int | None]) -> dict[str, int | None]:
         """The port of each row that names one, made where missing (with the devices the rows
         add): where each port goes. Linear in the rows, whatever they repeat."""
         new_devices = self.plan_devices(rows)
@@ -208,7 +212,7 @@ class _Import:
                 raise bad_cell(row.number, "port type", "a new port needs a type", "")
             else:
                 needed[row.device].append(row)
-        chosen.update(await self._make_ports(new_devices, needed))
+        chosen.update(self._make_ports(new_devices, needed))
         targets: dict[str, int | None] = {}
         for row in wired:
             port, point = chosen[row.number], points[row.number]
@@ -220,7 +224,7 @@ class _Import:
                 )
         return targets
 
-    async def _make_ports(
+    def _make_ports(
         self, new_devices: dict[str, str], needed: dict[str, list[Row]]
     ) -> dict[int, str]:
         """Make the new devices with their new ports, and the new ports of the others, a few
@@ -229,7 +233,7 @@ class _Import:
         for name, device_type in new_devices.items():
             rows = needed.pop(name, [])
             ports = [_port_of(row) for row in rows]
-            device_id, ids = await devices.insert_device(
+            device_id, ids = devices.insert_device(
                 self.conn, name=name, type=device_type, ports=ports
             )
             self.devices[name] = device_id
@@ -238,8 +242,8 @@ class _Import:
         for name, rows in needed.items():
             device_id = self.devices[name]
             ports = [_port_of(row) for row in rows]
-            added = await devices.add_ports(self.conn, device_id=device_id, ports=ports)
-            made.update(self._record_ports(device_id, rows, [port for port, _ in added]))
+            added = devices.add_ports(self.conn, device_id=device_id, ports=ports)
+            made.update(self._record_ports(device_id, rows, added))
         return made
 
     def _record_ports(self, device_id: int, rows: list[Row], ids: list[str]) -> dict[int, str]:
@@ -250,10 +254,10 @@ class _Import:
             self.created["ports"].append({"device": row.device, "label": row.port})
         return {row.number: port for row, port in zip(rows, ids, strict=True)}
 
-    async def link(self, targets: dict[str, int | None]) -> None:
+    def link(self, targets: dict[str, int | None]) -> None:
         if not targets:
             return
-        _, losers = await relink(self.conn, targets)
+        _, losers = relink(self.conn, targets)
         for port in losers:
             device, label = self.port_names[port]
             point = self.port_point[port]
@@ -261,7 +265,7 @@ class _Import:
                 {"device": device, "port": label, "point": self.names.get(point or 0)}
             )
 
-    async def cables_for(self, rows: list[Row], points: dict[int, int | None]) -> None:
+    def cables_for(self, rows: list[Row], points: dict[int, int | None]) -> None:
         """Plug the cables the rows name that are missing, relabel those whose label differs
         (one statement each, for all of them). A cable is on the rows of both its points,
         which must agree on its label."""
@@ -296,8 +300,8 @@ class _Import:
             self.cables[pair] = (None, row.cable_label, None)
             self.plugged |= pair
             self.created["cables"].append(shown)
-        await cables.insert_cables(self.conn, new)
-        await cables.relabel(self.conn, relabelled)
+        cables.insert_cables(self.conn, new)
+        cables.relabel(self.conn, relabelled)
 
     def _cable_ends(
         self, rows: list[Row], points: dict[int, int | None]
@@ -336,31 +340,28 @@ class _Import:
         return other_end
 
 
-async def import_rows(conn: Connection, *, rows: list[Row], dry_run: bool) -> dict[str, Any]:
+def import_rows(conn: Connection, *, rows: list[Row], dry_run: bool) -> dict[str, Any]:
     """Build what the rows name and the studio lacks; a dry run rolls it all back. Returns what
     was (or would be) created and changed."""
     try:
-        async with conn.transaction():
-            report = await _import(conn, rows)
+        with conn.begin_nested() as work:
+            report = _import(conn, rows)
             if dry_run:
-                raise psycopg.Rollback
-    except psycopg.errors.IntegrityError as exc:
+                work.rollback()
+    except sqlalchemy.exc.IntegrityError as exc:
         known = constraint_error(exc)
         if known is not None:
             raise known from exc
-        raise Invalid(
-            ("body",), f"the rows contradict each other ({exc.diag.constraint_name})", None
-        ) from exc
+        constraint, _, _ = violated(exc)
+        raise Invalid(("body",), f"the rows contradict each other ({constraint})", None) from exc
     return {"dry_run": dry_run, **report}
 
 
-async def _import(conn: Connection, rows: list[Row]) -> dict[str, Any]:
-    await lock_studio(conn)
-    found = await (await conn.execute(_SNAPSHOT)).fetchone()
-    assert found is not None
-    work = _Import(conn, json.loads(found[0]))
-    await work.bays_for(rows)
-    points = await work.points_for(rows)
-    await work.link(await work.ports_for(rows, points))
-    await work.cables_for(rows, points)
+def _import(conn: Connection, rows: list[Row]) -> dict[str, Any]:
+    lock_studio(conn)
+    work = _Import(conn, json.loads(conn.execute(_SNAPSHOT).scalar_one()))
+    work.bays_for(rows)
+    points = work.points_for(rows)
+    work.link(work.ports_for(rows, points))
+    work.cables_for(rows, points)
     return {"create": work.created, "change": work.changed}

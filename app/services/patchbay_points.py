@@ -2,35 +2,57 @@
 
 from typing import Any
 
-from app.core.errors import POINT_IN_USE, POINT_NOT_FOUND, Conflict, NotFound
-from app.db.pool import Connection
-from app.db.shapes import POINT
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from app.core.errors import POINT_IN_USE, POINT_NOT_FOUND, Conflict
+from app.db import shapes
+from app.db.params import given_or_kept, integers, texts
+from app.db.shapes import POINT, POINT_ROWS, body, found, returned
+from app.models import PatchbayPoint
 from app.schemas.patchbay_point import PointCreate, PointUpdate
 from app.services.locks import lock_points, points_held
 
 # In the order given: ids come from the sequence in insertion order. A point may go straight
 # into a bay's slot (the patch list import); the API's own points start loose.
-_INSERT_POINTS = """
-    WITH pp AS (
-        INSERT INTO patchbay_points (name, description, type, bay_id, bay_channel, bay_row)
-        SELECT name, description, type, bay, channel, row
-          FROM unnest(%(names)s::text[], %(descriptions)s::text[], %(types)s::text[],
-                      %(bays)s::integer[], %(channels)s::integer[], %(rows)s::text[])
-               WITH ORDINALITY AS given(name, description, type, bay, channel, row, n)
-         ORDER BY n
-        RETURNING *)
-"""
-_CREATED_POINT = f"{_INSERT_POINTS} SELECT pp.id, {POINT}::text FROM pp"
-_CREATED_POINTS = f"{_INSERT_POINTS} SELECT json_agg({POINT} ORDER BY pp.id)::text FROM pp"
-_UPDATE_POINT = f"""
-    UPDATE patchbay_points pp SET name = coalesce(%(name)s, name),
-           description = coalesce(%(description)s, description), type = coalesce(%(type)s, type)
-     WHERE pp.id = %(id)s RETURNING {POINT}::text
-"""
-_DELETE_POINT = f"DELETE FROM patchbay_points pp WHERE pp.id = %(id)s RETURNING {POINT}::text"
+_GIVEN = (
+    func.unnest(
+        texts("names"),
+        texts("descriptions"),
+        texts("types"),
+        integers("bays"),
+        integers("channels"),
+        texts("rows"),
+    )
+    .table_valued("name", "description", "type", "bay", "channel", "row", with_ordinality="n")
+    .render_derived(name="given")
+)
+_COLUMNS = ["name", "description", "type", "bay_id", "bay_channel", "bay_row"]
+_INSERTED = (
+    insert(PatchbayPoint)
+    .from_select(_COLUMNS, select(*list(_GIVEN.c)[:-1]).order_by(_GIVEN.c.n))
+    .returning(*PatchbayPoint.__table__.c)
+    .cte("pp")  # the alias the Point shape is written over
+)
+_INSERTED_IDS = select(_INSERTED.c.id).order_by(_INSERTED.c.id)
+_CREATED_POINT = select(_INSERTED.c.id, returned(POINT))
+_CREATED_POINTS = select(returned(f"json_agg({POINT} ORDER BY pp.id)")).select_from(_INSERTED)
+pp = POINT_ROWS.c
+_UPDATE_POINT = (
+    update(POINT_ROWS)
+    .where(pp.id == bindparam("point_id"))
+    .values(given_or_kept(POINT_ROWS, "name", "description", "type"))
+    .returning(returned(POINT))
+)
+_DELETE_POINT = delete(POINT_ROWS).where(pp.id == bindparam("point_id")).returning(returned(POINT))
 
 
-_INSERTED_IDS = f"{_INSERT_POINTS} SELECT pp.id FROM pp ORDER BY pp.id"
+def list_points(conn: Connection) -> str:
+    """Every patchbay point, by id."""
+    return body(conn, shapes.LIST_POINTS)
+
+
+def get_point(conn: Connection, *, point_id: int) -> str:
+    return found(conn, shapes.GET_POINT, {"id": point_id}, POINT_NOT_FOUND)
 
 
 def _columns(
@@ -47,49 +69,40 @@ def _columns(
     }
 
 
-async def insert_points(
+def insert_points(
     conn: Connection, points: list[PointCreate], slots: list[tuple[int, int, str] | None]
 ) -> list[int]:
     """Insert points, loose or into the (bay, channel, row) slots the caller holds; their ids,
     in order."""
     if not points:
         return []
-    rows = await (await conn.execute(_INSERTED_IDS, _columns(points, slots))).fetchall()
-    return [int(row[0]) for row in rows]
+    return [int(point) for point in conn.execute(_INSERTED_IDS, _columns(points, slots)).scalars()]
 
 
-async def create_point(conn: Connection, *, data: PointCreate) -> tuple[int, str]:
+def create_point(conn: Connection, *, data: PointCreate) -> tuple[int, str]:
     """Insert one point; its id and Point JSON."""
-    row = await (await conn.execute(_CREATED_POINT, _columns([data]))).fetchone()
-    assert row is not None
-    return int(row[0]), str(row[1])
+    point_id, shown = conn.execute(_CREATED_POINT, _columns([data])).one()
+    return int(point_id), str(shown)
 
 
-async def create_points(conn: Connection, *, points: list[PointCreate]) -> str:
+def create_points(conn: Connection, *, points: list[PointCreate]) -> str:
     """Insert the points in the given order, all or nothing; the JSON array of them."""
-    row = await (await conn.execute(_CREATED_POINTS, _columns(points))).fetchone()
-    assert row is not None
-    return str(row[0])
+    return body(conn, _CREATED_POINTS, _columns(points))
 
 
-async def update_point(conn: Connection, *, point_id: int, data: PointUpdate) -> str:
+def update_point(conn: Connection, *, point_id: int, data: PointUpdate) -> str:
     changes = data.changes()
     params = {
-        "id": point_id,
+        "point_id": point_id,
         **{field: changes.get(field) for field in ("name", "description", "type")},
     }
-    row = await (await conn.execute(_UPDATE_POINT, params)).fetchone()
-    if row is None:
-        raise NotFound(POINT_NOT_FOUND)
-    return str(row[0])
+    return found(conn, _UPDATE_POINT, params, POINT_NOT_FOUND)
 
 
-async def delete_point(conn: Connection, *, point_id: int) -> str:
+def delete_point(conn: Connection, *, point_id: int) -> str:
     """Delete a free point (409 while it holds a port or a plug); a bay slot it sat in is left
     empty."""
-    await lock_points(conn, [point_id])
-    if await points_held(conn, [point_id]):
+    lock_points(conn, [point_id])
+    if points_held(conn, [point_id]):
         raise Conflict(POINT_IN_USE)
-    deleted = await (await conn.execute(_DELETE_POINT, {"id": point_id})).fetchone()
-    assert deleted is not None, "the point is locked, so it still exists"
-    return str(deleted[0])
+    return body(conn, _DELETE_POINT, {"point_id": point_id})

@@ -10,6 +10,19 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
+
 from app.core.errors import (
     SCENE_MISSING_ITEMS,
     SCENE_NOT_FOUND,
@@ -18,32 +31,42 @@ from app.core.errors import (
     NotFound,
     PreconditionFailed,
 )
-from app.db.pool import Connection
-from app.db.shapes import PATCH, REVISION, SCENE
+from app.db import shapes
+from app.db.params import given_or_kept
+from app.db.shapes import IMMEDIATE, PATCH, REVISION, SCENE, SCENE_ROWS, body, found, returned
+from app.models import Scene
 from app.schemas.scene import SceneCreate, SceneUpdate
 from app.services.bays import set_each_mode
 from app.services.cables import NewCable, insert_cables, relabel, unplug
 from app.services.locks import lock_patch, relink
 
-_CREATE = f"""
-    INSERT INTO scenes AS s (name, description, content)
-    VALUES (%(name)s, %(description)s, {PATCH}) RETURNING s.id, {SCENE}::text
-"""
-_CAPTURE = f"""
-    UPDATE scenes s SET content = {PATCH}, updated_at = now() WHERE s.id = %(id)s
-    RETURNING {SCENE}::text
-"""
-_UPDATE = f"""
-    UPDATE scenes s SET name = coalesce(%(name)s, name),
-                        description = coalesce(%(description)s, description),
-                        updated_at = now()
-     WHERE s.id = %(id)s RETURNING {SCENE}::text
-"""
-_DELETE = f"DELETE FROM scenes s WHERE s.id = %(id)s RETURNING {SCENE}::text"
-# The scene's content and the studio it is compared with, with names for the sheet's text.
-SNAPSHOT = """
+_PATCH: ColumnElement[Any] = literal_column(PATCH)
+_CREATED = (
+    insert(Scene)
+    .values(name=bindparam("name"), description=bindparam("description"), content=_PATCH)
+    .returning(*Scene.__table__.c)
+    .cte("s")  # the alias the Scene shape is written over
+)
+_CREATE = select(_CREATED.c.id, returned(SCENE))
+s_ = SCENE_ROWS.c
+_CAPTURE = (
+    update(SCENE_ROWS)
+    .where(s_.id == bindparam("scene_id"))
+    .values(content=_PATCH, updated_at=func.now())
+    .returning(returned(SCENE))
+)
+_UPDATE = (
+    update(SCENE_ROWS)
+    .where(s_.id == bindparam("scene_id"))
+    .values(**given_or_kept(SCENE_ROWS, "name", "description"), updated_at=func.now())
+    .returning(returned(SCENE))
+)
+_DELETE = delete(SCENE_ROWS).where(s_.id == bindparam("scene_id")).returning(returned(SCENE))
+# The scene's content and the studio it is compared with, with names for the sheet's text
+# (PostgreSQL builds it as JSON, in one snapshot).
+SNAPSHOT = text("""
     SELECT revision, json_build_object(
-        'scene', (SELECT s.content FROM scenes s WHERE s.id = %(id)s),
+        'scene', (SELECT s.content FROM scenes s WHERE s.id = :id),
         'ports', (SELECT coalesce(json_agg(json_build_array(p.id, d.name, p.label, p.patchbay_id)
                                            ORDER BY p.device_id, p.position), '[]')
                     FROM ports p JOIN devices d ON d.id = p.device_id),
@@ -59,41 +82,42 @@ SNAPSHOT = """
                      JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2)
     )::text
       FROM state_revision
-"""
+""")
 
 
 # --- Saving scenes ------------------------------------------------------------------------------
-async def _one(conn: Connection, query: str, params: dict[str, Any]) -> str:
-    row = await (await conn.execute(query, params)).fetchone()
-    if row is None:
-        raise NotFound(SCENE_NOT_FOUND)
-    return str(row[0])
+def list_scenes(conn: Connection) -> str:
+    """Every scene by id, with how many links, cables and modes it holds."""
+    return body(conn, shapes.LIST_SCENES)
 
 
-async def create_scene(conn: Connection, *, data: SceneCreate) -> tuple[int, str]:
+def get_scene(conn: Connection, *, scene_id: int) -> str:
+    return found(conn, shapes.GET_SCENE, {"id": scene_id}, SCENE_NOT_FOUND)
+
+
+def create_scene(conn: Connection, *, data: SceneCreate) -> tuple[int, str]:
     """Save the current patch (one statement: one snapshot); its id and Scene JSON."""
     params = {"name": data.name, "description": data.description}
-    row = await (await conn.execute(_CREATE, params)).fetchone()
-    assert row is not None
-    return int(row[0]), str(row[1])
+    scene_id, shown = conn.execute(_CREATE, params).one()
+    return int(scene_id), str(shown)
 
 
-async def capture(conn: Connection, *, scene_id: int) -> str:
-    return await _one(conn, _CAPTURE, {"id": scene_id})
+def capture(conn: Connection, *, scene_id: int) -> str:
+    return found(conn, _CAPTURE, {"scene_id": scene_id}, SCENE_NOT_FOUND)
 
 
-async def update_scene(conn: Connection, *, scene_id: int, data: SceneUpdate) -> str:
+def update_scene(conn: Connection, *, scene_id: int, data: SceneUpdate) -> str:
     changes = data.changes()
     params = {
-        "id": scene_id,
+        "scene_id": scene_id,
         "name": changes.get("name"),
         "description": changes.get("description"),
     }
-    return await _one(conn, _UPDATE, params)
+    return found(conn, _UPDATE, params, SCENE_NOT_FOUND)
 
 
-async def delete_scene(conn: Connection, *, scene_id: int) -> str:
-    return await _one(conn, _DELETE, {"id": scene_id})
+def delete_scene(conn: Connection, *, scene_id: int) -> str:
+    return found(conn, _DELETE, {"scene_id": scene_id}, SCENE_NOT_FOUND)
 
 
 # --- The patch sheet ----------------------------------------------------------------------------
@@ -243,6 +267,13 @@ def patch_sheet(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {"steps": steps, "missing": missing}
 
 
+def read_snapshot(conn: Connection, *, scene_id: int) -> tuple[int, str]:
+    """The scene and the studio in one snapshot, and the revision they reflect (`sheet`
+    works the patch sheet out of them, with no connection held)."""
+    revision, snapshot = conn.execute(SNAPSHOT, {"id": scene_id}).one()
+    return int(revision), str(snapshot)
+
+
 def sheet(revision: int, snapshot: str) -> dict[str, Any]:
     """The patch sheet of a SNAPSHOT row: {"revision", "steps", "missing"}."""
     parsed = json.loads(snapshot)
@@ -252,13 +283,11 @@ def sheet(revision: int, snapshot: str) -> dict[str, Any]:
 
 
 # --- Applying a scene ---------------------------------------------------------------------------
-async def _current_revision(conn: Connection) -> int:
-    row = await (await conn.execute(REVISION)).fetchone()
-    assert row is not None
-    return int(row[0])
+def _current_revision(conn: Connection) -> int:
+    return int(conn.execute(REVISION).scalar_one())
 
 
-async def apply_scene(
+def apply_scene(
     conn: Connection,
     *,
     scene_id: int,
@@ -267,38 +296,36 @@ async def apply_scene(
 ) -> dict[str, Any]:
     """Carry out the scene's patch sheet in this transaction. `matches(revision)` says whether
     the client's If-Match names the current revision (412 otherwise, before anything else)."""
-    if not matches(await _current_revision(conn)):
+    if not matches(_current_revision(conn)):
         raise PreconditionFailed(STATE_CHANGED)
-    await lock_patch(conn)
-    row = await (await conn.execute(SNAPSHOT, {"id": scene_id})).fetchone()
-    assert row is not None
-    snapshot = json.loads(row[1])
+    lock_patch(conn)
+    revision, raw = conn.execute(SNAPSHOT, {"id": scene_id}).one()
+    snapshot = json.loads(raw)
     if snapshot["scene"] is None:
         raise NotFound(SCENE_NOT_FOUND)
     # Again, now that nothing can change: a change that committed meanwhile is a 412 too.
-    if not matches(int(row[0])):
+    if not matches(int(revision)):
         raise PreconditionFailed(STATE_CHANGED)
     planned = patch_sheet(snapshot)
     if any(planned["missing"].values()) and not skip_missing:
         raise Conflict(SCENE_MISSING_ITEMS, missing=planned["missing"])
-    await _carry_out(conn, planned["steps"])
-    # Fire the deferred triggers now, so the revision this transaction makes can be read.
-    await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    return {"revision": await _current_revision(conn), "steps": planned["steps"]}
+    _carry_out(conn, planned["steps"])
+    conn.execute(IMMEDIATE)
+    return {"revision": _current_revision(conn), "steps": planned["steps"]}
 
 
-async def _carry_out(conn: Connection, steps: list[dict[str, Any]]) -> None:
+def _carry_out(conn: Connection, steps: list[dict[str, Any]]) -> None:
     def of(action: str) -> list[dict[str, Any]]:
         return [step for step in steps if step["action"] == action]
 
-    await unplug(conn, [step["cable_id"] for step in of("unplug")])
+    unplug(conn, [step["cable_id"] for step in of("unplug")])
     targets: dict[str, int | None] = {step["port_id"]: None for step in of("unlink")}
     targets.update({step["port_id"]: step["patchbay_id"] for step in of("link")})
     if targets:
-        await relink(conn, targets)
-    await set_each_mode(conn, [(s["bay_id"], s["channel"], s["mode"]) for s in of("set-mode")])
+        relink(conn, targets)
+    set_each_mode(conn, [(s["bay_id"], s["channel"], s["mode"]) for s in of("set-mode")])
     plugged = [
         NewCable((s["points"][0], s["points"][1]), s["label"], s["color"]) for s in of("plug")
     ]
-    await insert_cables(conn, plugged)
-    await relabel(conn, [(s["cable_id"], s["label"], s["color"]) for s in of("relabel")])
+    insert_cables(conn, plugged)
+    relabel(conn, [(s["cable_id"], s["label"], s["color"]) for s in of("relabel")])

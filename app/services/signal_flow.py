@@ -11,11 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, text
+
 from app.models.bay import NormallingMode
 from app.models.port import PortType
 
 # Everything the signal flow depends on, with the revision it reflects. Ports in /state order.
-SNAPSHOT = """
+# (SQL text: PostgreSQL builds it as JSON, in one snapshot.)
+SNAPSHOT = text("""
     SELECT revision, json_build_object(
         'channels', (
             SELECT coalesce(json_agg(json_build_array(c.mode, top.id, bottom.id)), '[]')
@@ -33,10 +36,17 @@ SNAPSHOT = """
             SELECT coalesce(json_agg(json_build_array(p.id, p.type, p.patchbay_id)
                                      ORDER BY p.device_id, p.position), '[]')
               FROM ports p WHERE p.patchbay_id IS NOT NULL AND p.type <> 'Other'),
-        'port_exists', EXISTS (SELECT 1 FROM ports WHERE id = %(port)s)
+        'port_exists', EXISTS (SELECT 1 FROM ports WHERE id = :port)
     )::text
       FROM state_revision
-"""
+""")
+
+
+def read_snapshot(conn: Connection, *, port_id: str | None = None) -> tuple[int, str]:
+    """The studio as the signal flow sees it, and the revision it reflects (worked out by
+    `signal_flow` with no connection held)."""
+    revision, snapshot = conn.execute(SNAPSHOT, {"port": port_id}).one()
+    return int(revision), str(snapshot)
 
 
 def joined(mode: str, top_plugged: bool, bottom_plugged: bool) -> bool:

@@ -6,79 +6,66 @@ EXCLUSIVE mode (reads go on; writes wait for it), deletes what is there and inse
 document. Every id sequence moves past the ids it brings (migration 0005's triggers).
 """
 
-import json
 from typing import Any
 
+from sqlalchemy import Connection, Insert, delete, func, insert, select
+
 from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid
-from app.db.pool import Connection
-from app.db.shapes import REVISION
+from app.db import shapes
+from app.db.params import json_rows
+from app.db.shapes import IMMEDIATE, REVISION, body
+from app.models import Bay, BayChannel, Cable, CableEnd, Device, PatchbayPoint, Port, Scene
 from app.schemas.studio import StudioDocument
 from app.services.locks import lock_studio
 
-_COUNTS = """
-    SELECT (SELECT count(*) FROM bays), (SELECT count(*) FROM patchbay_points),
-           (SELECT count(*) FROM devices), (SELECT count(*) FROM ports),
-           (SELECT count(*) FROM cables), (SELECT count(*) FROM scenes)
-"""
 KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes")
-_EMPTY = (
-    "DELETE FROM scenes",
-    "DELETE FROM cables",  # and their ends
-    "DELETE FROM ports",
-    "DELETE FROM devices",
-    "DELETE FROM bays",  # and their channels, and the points in them
-    "DELETE FROM patchbay_points",
+_COUNTS = select(
+    *(
+        select(func.count()).select_from(model).scalar_subquery()
+        for model in (Bay, PatchbayPoint, Device, Port, Cable, Scene)
+    )
 )
+# Children before parents; cables take their ends, bays their channels and the points in them.
+_EMPTY = tuple(delete(model) for model in (Scene, Cable, Port, Device, Bay, PatchbayPoint))
+
+
+def _insert_rows(model: Any, columns: list[str], *, ordered: bool = False) -> Insert:
+    """INSERT of the document's rows of a table, in one statement; `ordered` rows go in in
+    the order of their `n`."""
+    rows = json_rows(model.__table__, columns, ordered=ordered)
+    chosen = select(*(rows.c[name] for name in columns))
+    return insert(model).from_select(columns, chosen.order_by(rows.c.n) if ordered else chosen)
+
+
+# Parents first.
 _FILL = (
-    (
-        "devices",
-        "INSERT INTO devices (id, name, type, last_port_number) SELECT * FROM "
-        "jsonb_to_recordset(%(rows)s::jsonb) AS r(id integer, name text, type text, last_port_number integer)",
-    ),
-    (
-        "bays",
-        "INSERT INTO bays (id, name, description) SELECT * FROM "
-        "jsonb_to_recordset(%(rows)s::jsonb) AS r(id integer, name text, description text)",
-    ),
-    (
-        "bay_channels",
-        "INSERT INTO bay_channels (bay_id, number, mode) SELECT bay_id, number, "
-        "mode::normalling_mode FROM jsonb_to_recordset(%(rows)s::jsonb) "
-        "AS r(bay_id integer, number integer, mode text)",
-    ),
+    ("devices", _insert_rows(Device, ["id", "name", "type", "last_port_number"])),
+    ("bays", _insert_rows(Bay, ["id", "name", "description"])),
+    ("bay_channels", _insert_rows(BayChannel, ["bay_id", "number", "mode"])),
     (
         "patchbay_points",
-        "INSERT INTO patchbay_points (id, name, description, type, bay_id, bay_channel, bay_row) "
-        "SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(id integer, name text, "
-        "description text, type text, bay_id integer, bay_channel integer, bay_row text)",
+        _insert_rows(
+            PatchbayPoint,
+            ["id", "name", "description", "type", "bay_id", "bay_channel", "bay_row"],
+        ),
     ),
+    # In the document's order, which is their creation order (`position`).
     (
-        # In the document's order, which is their creation order (`position`).
         "ports",
-        "INSERT INTO ports (id, device_id, label, type, patchbay_id) "
-        "SELECT id, device_id, label, type::port_type, patchbay_id "
-        "FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS (id text, device_id integer, "
-        "label text, type text, patchbay_id integer)) WITH ORDINALITY "
-        "AS r(id, device_id, label, type, patchbay_id, n) ORDER BY n",
+        _insert_rows(Port, ["id", "device_id", "label", "type", "patchbay_id"], ordered=True),
     ),
-    (
-        "cables",
-        "INSERT INTO cables (id, label, color) SELECT * FROM "
-        "jsonb_to_recordset(%(rows)s::jsonb) AS r(id integer, label text, color text)",
-    ),
-    (
-        "cable_ends",
-        "INSERT INTO cable_ends (cable_id, end_number, point_id) SELECT * FROM "
-        "jsonb_to_recordset(%(rows)s::jsonb) AS r(cable_id integer, end_number smallint, point_id integer)",
-    ),
+    ("cables", _insert_rows(Cable, ["id", "label", "color"])),
+    ("cable_ends", _insert_rows(CableEnd, ["cable_id", "end_number", "point_id"])),
     (
         "scenes",
-        "INSERT INTO scenes (id, name, description, created_at, updated_at, content) "
-        "SELECT id, name, description, created_at, updated_at, content::json FROM "
-        "jsonb_to_recordset(%(rows)s::jsonb) AS r(id integer, name text, description text, "
-        "created_at timestamptz, updated_at timestamptz, content jsonb)",
+        _insert_rows(Scene, ["id", "name", "description", "created_at", "updated_at", "content"]),
     ),
 )
+
+
+def export(conn: Connection) -> str:
+    """The whole studio as one document, read in one snapshot."""
+    return body(conn, shapes.EXPORT)
 
 
 def _once(values: list[Any], loc: tuple[str, ...], what: str) -> None:
@@ -165,9 +152,8 @@ def created(doc: StudioDocument) -> dict[str, int]:
     }
 
 
-async def counts(conn: Connection) -> dict[str, int]:
-    row = await (await conn.execute(_COUNTS)).fetchone()
-    assert row is not None
+def counts(conn: Connection) -> dict[str, int]:
+    row = conn.execute(_COUNTS).one()
     return dict(zip(KINDS, (int(n) for n in row), strict=True))
 
 
@@ -202,9 +188,10 @@ def _rows(doc: StudioDocument) -> dict[str, list[dict[str, Any]]]:
             for point in doc.patchbay_points
         ],
         "ports": [
-            {**port.model_dump(mode="json"), "device_id": device.id}
-            for device in doc.devices
-            for port in device.ports
+            {**port.model_dump(mode="json"), "device_id": device.id, "n": n}
+            for n, (device, port) in enumerate(
+                (device, port) for device in doc.devices for port in device.ports
+            )
         ],
         "cables": [cable.model_dump(include={"id", "label", "color"}) for cable in doc.cables],
         "cable_ends": [
@@ -224,27 +211,21 @@ def _rows(doc: StudioDocument) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-async def import_studio(conn: Connection, *, doc: StudioDocument, dry_run: bool) -> dict[str, Any]:
+def import_studio(conn: Connection, *, doc: StudioDocument, dry_run: bool) -> dict[str, Any]:
     """Replace the studio with the document (a dry run changes nothing); what goes and what
     comes, and the revision the import made."""
     check(doc)
     if dry_run:
-        return {
-            "dry_run": True,
-            "revision": None,
-            "delete": await counts(conn),
-            "create": created(doc),
-        }
-    await lock_studio(conn, with_scenes=True)
-    before = await counts(conn)
-    for statement in _EMPTY:
-        await conn.execute(statement)
+        return {"dry_run": True, "revision": None, "delete": counts(conn), "create": created(doc)}
+    lock_studio(conn, with_scenes=True)
+    before = counts(conn)
+    for emptied in _EMPTY:
+        conn.execute(emptied)
     rows = _rows(doc)
-    for table, statement in _FILL:
+    for table, filled in _FILL:
         if rows[table]:
-            await conn.execute(statement, {"rows": json.dumps(rows[table])})
+            conn.execute(filled, {"rows": rows[table]})
     # Deferred checks, and the triggers that give the import its revision, run now.
-    await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    row = await (await conn.execute(REVISION)).fetchone()
-    assert row is not None
-    return {"dry_run": False, "revision": int(row[0]), "delete": before, "create": created(doc)}
+    conn.execute(IMMEDIATE)
+    revision = int(conn.execute(REVISION).scalar_one())
+    return {"dry_run": False, "revision": revision, "delete": before, "create": created(doc)}

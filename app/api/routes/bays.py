@@ -5,8 +5,6 @@ from fastapi import APIRouter, Path, Response
 from app.api.deps import DatabaseDep
 from app.api.paths import BayIdPath
 from app.api.responses import json_response
-from app.core.errors import BAY_NOT_FOUND, NotFound
-from app.db import shapes
 from app.schemas.bay import BayCreate, BayRead, BayUpdate, ChannelModes, ChannelSlots
 from app.schemas.common import (
     BODY_ERRORS,
@@ -26,19 +24,20 @@ ChannelPath = Annotated[
 
 
 @router.get("", response_model=list[BayRead], summary="List bays", responses=error_responses(503))
-async def list_bays(db: DatabaseDep) -> Response:
+def list_bays(db: DatabaseDep) -> Response:
     """Every bay by id, each with its channels by number."""
-    return json_response(await db.fetch_value(shapes.LIST_BAYS))
+    with db.connection() as conn:
+        body = service.list_bays(conn)
+    return json_response(body)
 
 
 @router.get(
     "/{bay_id}", response_model=BayRead, summary="Get a bay", responses=error_responses(404, 503)
 )
-async def get_bay(bay_id: BayIdPath, db: DatabaseDep) -> Response:
+def get_bay(bay_id: BayIdPath, db: DatabaseDep) -> Response:
     """One bay: its channels by number, each with its mode and the points in its two jacks."""
-    body = await db.fetch_value(shapes.GET_BAY, {"id": bay_id})
-    if body is None:
-        raise NotFound(BAY_NOT_FOUND)
+    with db.connection() as conn:
+        body = service.get_bay(conn, bay_id=bay_id)
     return json_response(body)
 
 
@@ -49,15 +48,15 @@ async def get_bay(bay_id: BayIdPath, db: DatabaseDep) -> Response:
     summary="Create a bay",
     responses=CREATED | error_responses(409, *BODY_ERRORS, 503),
 )
-async def create_bay(data: BayCreate, db: DatabaseDep) -> Response:
+def create_bay(data: BayCreate, db: DatabaseDep) -> Response:
     """Create a bay of 1 to 96 channels, all with one normalling mode (default `half-normal`).
 
     With `create_points` (the default) it also creates a point per jack, named `"{name} {n}T"`
     and `"{name} {n}B"`, channel by channel (1T, 1B, 2T, ...), in their slots, in the same
     transaction. Bay names are unique (409 `Bay name already used`).
     """
-    async with db.transaction() as conn:
-        bay_id, body = await service.create_bay(conn, data=data)
+    with db.transaction() as conn:
+        bay_id, body = service.create_bay(conn, data=data)
     return json_response(body, status_code=201, location=f"/bays/{bay_id}")
 
 
@@ -67,11 +66,11 @@ async def create_bay(data: BayCreate, db: DatabaseDep) -> Response:
     summary="Rename or describe a bay",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-async def update_bay(bay_id: BayIdPath, data: BayUpdate, db: DatabaseDep) -> Response:
+def update_bay(bay_id: BayIdPath, data: BayUpdate, db: DatabaseDep) -> Response:
     """Change `name` and/or `description`; fields left out stay as they are. The bay's points
     keep their names."""
-    async with db.transaction() as conn:
-        body = await service.update_bay(conn, bay_id=bay_id, data=data)
+    with db.transaction() as conn:
+        body = service.update_bay(conn, bay_id=bay_id, data=data)
     return json_response(body)
 
 
@@ -81,7 +80,7 @@ async def update_bay(bay_id: BayIdPath, data: BayUpdate, db: DatabaseDep) -> Res
     summary="Set the normalling of channels",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-async def set_modes(bay_id: BayIdPath, data: ChannelModes, db: DatabaseDep) -> Response:
+def set_modes(bay_id: BayIdPath, data: ChannelModes, db: DatabaseDep) -> Response:
     """Set the mode of channels `first` to `last` (`last` defaults to `first`). A channel the
     bay does not have, or `last` before `first`, is 422.
 
@@ -89,8 +88,8 @@ async def set_modes(bay_id: BayIdPath, data: ChannelModes, db: DatabaseDep) -> R
     (while the bottom holds none), `half-normal-top` (while the top holds none), `parallel`
     (always), `thru` (never).
     """
-    async with db.transaction() as conn:
-        body = await service.set_modes(conn, bay_id=bay_id, data=data)
+    with db.transaction() as conn:
+        body = service.set_modes(conn, bay_id=bay_id, data=data)
     return json_response(body)
 
 
@@ -100,15 +99,13 @@ async def set_modes(bay_id: BayIdPath, data: ChannelModes, db: DatabaseDep) -> R
     summary="Put points into a channel's jacks",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-async def set_slots(
-    bay_id: BayIdPath, n: ChannelPath, data: ChannelSlots, db: DatabaseDep
-) -> Response:
+def set_slots(bay_id: BayIdPath, n: ChannelPath, data: ChannelSlots, db: DatabaseDep) -> Response:
     """Put existing points into channel `n`'s top and bottom slots; `null` (or a missing key)
     empties a slot. A point sits in one slot at most: one that sits in another slot is 409
     `Patchbay point already in a bay`. 404 for a channel outside the bay or an unknown point.
     """
-    async with db.transaction() as conn:
-        body = await service.set_slots(conn, bay_id=bay_id, channel=n, data=data)
+    with db.transaction() as conn:
+        body = service.set_slots(conn, bay_id=bay_id, channel=n, data=data)
     return json_response(body)
 
 
@@ -118,9 +115,9 @@ async def set_slots(
     summary="Delete a bay and its points",
     responses=error_responses(404, 409, *WRITE_ERRORS, 503),
 )
-async def delete_bay(bay_id: BayIdPath, db: DatabaseDep) -> Response:
+def delete_bay(bay_id: BayIdPath, db: DatabaseDep) -> Response:
     """Delete the bay, its channels and the points in them; answers the bay as it was. 409
     `Bay is in use` while one of its points holds a port or a cable plug."""
-    async with db.transaction() as conn:
-        body = await service.delete_bay(conn, bay_id=bay_id)
+    with db.transaction() as conn:
+        body = service.delete_bay(conn, bay_id=bay_id)
     return json_response(body)

@@ -1,11 +1,10 @@
 import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, RawBody
 from app.api.responses import json_response
-from app.db import shapes
 from app.schemas.common import BODY_ERRORS, error_responses
 from app.schemas.studio import ImportResult, StudioDocument
 from app.services import patch_list, patch_list_import, studio
@@ -40,10 +39,11 @@ def _download(name: str) -> dict[str, str]:
     summary="The whole studio as one JSON document",
     responses=error_responses(503),
 )
-async def export_studio(db: DatabaseDep) -> Response:
+def export_studio(db: DatabaseDep) -> Response:
     """Bays, points, devices with their ports, cables and scenes, ids and scene timestamps
     kept, read in one snapshot, as a download. `POST /import` takes it back."""
-    body = await db.fetch_value(shapes.EXPORT)
+    with db.connection() as conn:
+        body = studio.export(conn)
     headers = _download("studio")
     headers["Content-Disposition"] += '.json"'
     return Response(body, media_type="application/json", headers=headers)
@@ -55,14 +55,14 @@ async def export_studio(db: DatabaseDep) -> Response:
     summary="Replace the whole studio with a document",
     responses=error_responses(*BODY_ERRORS, 503),
 )
-async def import_studio(data: StudioDocument, db: DatabaseDep, dry_run: DryRun = True) -> Response:
+def import_studio(data: StudioDocument, db: DatabaseDep, dry_run: DryRun = True) -> Response:
     """Replace everything (bays, points, devices, ports, cables, scenes) with the document of
     `GET /export`, in one transaction, ids kept. By default a dry run: it says what would be
     deleted and created, and changes nothing. A bad document is a 422 naming the bad item, and
     changes nothing. Up to 16 MiB.
     """
-    async with db.transaction(whole_studio=True) as conn:
-        result = await studio.import_studio(conn, doc=data, dry_run=dry_run)
+    with db.transaction(whole_studio=True) as conn:
+        result = studio.import_studio(conn, doc=data, dry_run=dry_run)
     return json_response(result)
 
 
@@ -75,14 +75,15 @@ async def import_studio(data: StudioDocument, db: DatabaseDep, dry_run: DryRun =
         **error_responses(503),
     },
 )
-async def export_patch_list(db: DatabaseDep) -> Response:
+def export_patch_list(db: DatabaseDep) -> Response:
     """One row per point, bay by bay and channel by channel (top, then bottom), then the points
     in no bay: `bay, channel, row, mode, point, description, device, device type, port, port
     type, cable to, cable label`. UTF-8, RFC 4180. A cell that a spreadsheet would run as a
     formula gets a leading `'`, which import removes again. Devices and ports wired to no point
     are not in it (`GET /export` has everything).
     """
-    rows = await db.fetch_all(patch_list.ROWS)
+    with db.connection() as conn:
+        rows = patch_list.read_rows(conn)
     headers = _download("patch-list")
     headers["Content-Disposition"] += '.csv"'
     return Response(
@@ -100,14 +101,14 @@ async def export_patch_list(db: DatabaseDep) -> Response:
         422: {"description": "A bad cell: `loc` names its row and column"},
     },
 )
-async def import_patch_list(request: Request, db: DatabaseDep, dry_run: DryRun = True) -> Response:
+def import_patch_list(body: RawBody, db: DatabaseDep, dry_run: DryRun = True) -> Response:
     """Take a patch list with the columns of `GET /export/patch-list.csv` and build what is
     missing: bays, points in their slots (loose points by name), devices by name, ports by label
     within their device, links, cables. What exists is kept. One transaction; by default a dry
     run that lists what it would create and change. Importing an export into an empty studio
     rebuilds the same bays, points, wired devices and ports, links and cables.
     """
-    rows = patch_list.parse(await request.body())
-    async with db.transaction(whole_studio=True) as conn:
-        result = await patch_list_import.import_rows(conn, rows=rows, dry_run=dry_run)
+    rows = patch_list.parse(body)
+    with db.transaction(whole_studio=True) as conn:
+        result = patch_list_import.import_rows(conn, rows=rows, dry_run=dry_run)
     return json_response(result)

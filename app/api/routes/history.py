@@ -1,12 +1,9 @@
-import json
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import DatabaseDep
 from app.api.responses import json_response
-from app.core.errors import HISTORY_NOT_FOUND, NotFound
 from app.schemas.common import WRITE_ERRORS, error_responses
 from app.schemas.history import Entry, HistoryPage, RevertRefused
 from app.services import history as service
@@ -25,7 +22,7 @@ RevisionPath = Annotated[
     summary="What changed, newest first",
     responses=error_responses(503),
 )
-async def list_history(
+def list_history(
     db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Entries per page")] = 50,
     before: Annotated[
@@ -37,9 +34,9 @@ async def list_history(
     the API key's name) or was typed into pgAdmin (`sql`). Each entry has a one-line summary
     and every row's before and after. Entries older than `HISTORY_RETENTION_DAYS` are pruned.
     """
-    raw = await db.fetch_value(service.PAGE, {"before": before, "limit": limit})
-    body = await anyio.to_thread.run_sync(service.page, raw, limit)
-    return json_response(body)
+    with db.connection() as conn:
+        raw = service.read_page(conn, before=before, limit=limit)
+    return json_response(service.page(raw, limit))
 
 
 @router.get(
@@ -48,13 +45,11 @@ async def list_history(
     summary="One history entry",
     responses=error_responses(404, 503),
 )
-async def get_entry(revision: RevisionPath, db: DatabaseDep) -> Response:
+def get_entry(revision: RevisionPath, db: DatabaseDep) -> Response:
     """The entry of the transaction that produced this revision."""
-    raw = await db.fetch_value(service.ONE, {"revision": revision})
-    if raw is None:
-        raise NotFound(HISTORY_NOT_FOUND)
-    entry = json.loads(raw)
-    return json_response(service.shown(entry))
+    with db.connection() as conn:
+        entry = service.get_entry(conn, revision=revision)
+    return json_response(entry)
 
 
 @router.post(
@@ -69,13 +64,13 @@ async def get_entry(revision: RevisionPath, db: DatabaseDep) -> Response:
         },
     },
 )
-async def revert(revision: RevisionPath, db: DatabaseDep) -> Response:
+def revert(revision: RevisionPath, db: DatabaseDep) -> Response:
     """Undo the entry in one new transaction: rows it made go, rows it deleted come back with
     their ids, rows it changed take their earlier values back. Only when every row it touched
     is still as it left it: otherwise 409 `Later changes conflict with this revert`, with those
     rows in `conflicts`, and nothing changes. Answers the revert's own entry (its summary
     starts with "Revert"), which can be reverted in turn.
     """
-    async with db.transaction() as conn:
-        entry = await service.revert(conn, revision=revision)
+    with db.transaction() as conn:
+        entry = service.revert(conn, revision=revision)
     return json_response(entry)

@@ -47,7 +47,7 @@ SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
     summary="Print a bay's designation strips",
     responses={**SVG_RESPONSE, **error_responses(404, 503)},
 )
-async def bay_labels(
+def bay_labels(
     bay_id: BayIdPath,
     db: DatabaseDep,
     width_mm: WidthQuery = service.DEFAULT_WIDTH_MM,
@@ -70,7 +70,9 @@ async def bay_labels(
     strip measures its width before cutting. The document loads nothing (no fonts, no
     images): it prints the same offline.
     """
-    labels = await service.bay_labels(db, bay_id=bay_id, width_mm=width_mm, parts=parts)
+    with db.connection() as conn:
+        bay = service.read_bay(conn, bay_id=bay_id)
+    labels = service.bay_labels(bay, bay_id=bay_id, width_mm=width_mm, parts=parts)
     headers = {
         "Content-Disposition": f'inline; filename="{labels.filename}"',
         "Content-Security-Policy": service.CONTENT_SECURITY_POLICY,

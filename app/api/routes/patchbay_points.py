@@ -3,8 +3,6 @@ from fastapi import APIRouter, Response
 from app.api.deps import DatabaseDep
 from app.api.paths import PointIdPath
 from app.api.responses import json_response
-from app.core.errors import POINT_NOT_FOUND, NotFound
-from app.db import shapes
 from app.schemas.common import BODY_ERRORS, CREATED, WRITE_ERRORS, error_responses
 from app.schemas.patchbay_point import PointBulkCreate, PointCreate, PointRead, PointUpdate
 from app.services import patchbay_points as service
@@ -18,9 +16,11 @@ router = APIRouter(prefix="/patchbay-points", tags=["Patchbay points"])
     summary="List patchbay points",
     responses=error_responses(503),
 )
-async def list_patchbay_points(db: DatabaseDep) -> Response:
+def list_patchbay_points(db: DatabaseDep) -> Response:
     """Every patchbay point, by id."""
-    return json_response(await db.fetch_value(shapes.LIST_POINTS))
+    with db.connection() as conn:
+        body = service.list_points(conn)
+    return json_response(body)
 
 
 @router.get(
@@ -29,11 +29,10 @@ async def list_patchbay_points(db: DatabaseDep) -> Response:
     summary="Get a patchbay point",
     responses=error_responses(404, 503),
 )
-async def get_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response:
+def get_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response:
     """One patchbay point."""
-    body = await db.fetch_value(shapes.GET_POINT, {"id": point_id})
-    if body is None:
-        raise NotFound(POINT_NOT_FOUND)
+    with db.connection() as conn:
+        body = service.get_point(conn, point_id=point_id)
     return json_response(body)
 
 
@@ -44,13 +43,13 @@ async def get_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response
     summary="Create a patchbay point",
     responses=CREATED | error_responses(*BODY_ERRORS, 503),
 )
-async def create_patchbay_point(data: PointCreate, db: DatabaseDep) -> Response:
+def create_patchbay_point(data: PointCreate, db: DatabaseDep) -> Response:
     """Create a point; `description` defaults to `""` and `type` to `"standard"`.
 
     The answer's `Location` header is the new point's address.
     """
-    async with db.transaction() as conn:
-        point_id, body = await service.create_point(conn, data=data)
+    with db.transaction() as conn:
+        point_id, body = service.create_point(conn, data=data)
     return json_response(body, status_code=201, location=f"/patchbay-points/{point_id}")
 
 
@@ -61,11 +60,11 @@ async def create_patchbay_point(data: PointCreate, db: DatabaseDep) -> Response:
     summary="Create many patchbay points at once",
     responses=error_responses(*BODY_ERRORS, 503),
 )
-async def create_patchbay_points(data: PointBulkCreate, db: DatabaseDep) -> Response:
+def create_patchbay_points(data: PointBulkCreate, db: DatabaseDep) -> Response:
     """Create 1 to 500 points in one transaction (all or nothing), e.g. a whole 48- or 96-point
     patchbay. They are returned in the order given."""
-    async with db.transaction() as conn:
-        body = await service.create_points(conn, points=data.points)
+    with db.transaction() as conn:
+        body = service.create_points(conn, points=data.points)
     return json_response(body, status_code=201)
 
 
@@ -75,12 +74,10 @@ async def create_patchbay_points(data: PointBulkCreate, db: DatabaseDep) -> Resp
     summary="Change a patchbay point",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-async def update_patchbay_point(
-    point_id: PointIdPath, data: PointUpdate, db: DatabaseDep
-) -> Response:
+def update_patchbay_point(point_id: PointIdPath, data: PointUpdate, db: DatabaseDep) -> Response:
     """Change any of `name`, `description`, `type`; fields left out stay as they are."""
-    async with db.transaction() as conn:
-        body = await service.update_point(conn, point_id=point_id, data=data)
+    with db.transaction() as conn:
+        body = service.update_point(conn, point_id=point_id, data=data)
     return json_response(body)
 
 
@@ -90,9 +87,9 @@ async def update_patchbay_point(
     summary="Delete a patchbay point",
     responses=error_responses(404, 409, *WRITE_ERRORS, 503),
 )
-async def delete_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response:
+def delete_patchbay_point(point_id: PointIdPath, db: DatabaseDep) -> Response:
     """Delete a point that holds no port and no cable plug (409 `Patchbay point is in use`
     otherwise). A bay slot it sat in is left empty."""
-    async with db.transaction() as conn:
-        body = await service.delete_point(conn, point_id=point_id)
+    with db.transaction() as conn:
+        body = service.delete_point(conn, point_id=point_id)
     return json_response(body)

@@ -5,8 +5,6 @@ from fastapi import APIRouter, Query, Response
 from app.api.deps import DatabaseDep
 from app.api.paths import PortIdPath
 from app.api.responses import json_response
-from app.core.errors import PORT_NOT_FOUND, NotFound
-from app.db import shapes
 from app.schemas.common import BODY_ERRORS, INT32_MAX, INT32_MIN, WRITE_ERRORS, error_responses
 from app.schemas.port import (
     BulkLinkRequest,
@@ -23,7 +21,7 @@ router = APIRouter(prefix="/ports", tags=["Ports"])
 
 
 @router.get("", response_model=list[PortRead], summary="List ports", responses=error_responses(503))
-async def list_ports(
+def list_ports(
     db: DatabaseDep,
     device_id: Annotated[
         int | None, Query(ge=INT32_MIN, le=INT32_MAX, description="Only this device's ports")
@@ -33,7 +31,8 @@ async def list_ports(
     ] = None,
 ) -> Response:
     """Ports by device, each device's in creation order, optionally filtered."""
-    body = await db.fetch_value(shapes.LIST_PORTS, {"device": device_id, "linked": linked})
+    with db.connection() as conn:
+        body = service.list_ports(conn, device_id=device_id, linked=linked)
     return json_response(body)
 
 
@@ -43,15 +42,15 @@ async def list_ports(
     summary="Apply a whole patch at once",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-async def bulk_link(data: BulkLinkRequest, db: DatabaseDep) -> Response:
+def bulk_link(data: BulkLinkRequest, db: DatabaseDep) -> Response:
     """Link (with take-over) or, for a null `patchbay_id`, unlink up to 500 ports in one
     transaction. Each port and each point may appear once (422 otherwise); an unknown port or
     point is 404 and changes nothing.
 
     `unlinked_port_ids` lists the ports outside the request that lost their point to it.
     """
-    async with db.transaction() as conn:
-        body = await service.bulk_link(conn, links=data.links)
+    with db.transaction() as conn:
+        body = service.bulk_link(conn, links=data.links)
     return json_response(body)
 
 
@@ -61,11 +60,10 @@ async def bulk_link(data: BulkLinkRequest, db: DatabaseDep) -> Response:
     summary="Get a port",
     responses=error_responses(404, 503),
 )
-async def get_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
+def get_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """One port."""
-    body = await db.fetch_value(shapes.GET_PORT, {"id": port_id})
-    if body is None:
-        raise NotFound(PORT_NOT_FOUND)
+    with db.connection() as conn:
+        body = service.get_port(conn, port_id=port_id)
     return json_response(body)
 
 
@@ -75,10 +73,10 @@ async def get_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     summary="Relabel or retype a port",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-async def update_port(port_id: PortIdPath, data: PortUpdate, db: DatabaseDep) -> Response:
+def update_port(port_id: PortIdPath, data: PortUpdate, db: DatabaseDep) -> Response:
     """Change `label` and/or `type` (`type` accepts any case, like on creation)."""
-    async with db.transaction() as conn:
-        body = await service.update_port(conn, port_id=port_id, data=data)
+    with db.transaction() as conn:
+        body = service.update_port(conn, port_id=port_id, data=data)
     return json_response(body)
 
 
@@ -88,10 +86,10 @@ async def update_port(port_id: PortIdPath, data: PortUpdate, db: DatabaseDep) ->
     summary="Delete a port",
     responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-async def delete_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
+def delete_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """Delete the port; its patchbay point, if any, becomes free. Its number is not reused."""
-    async with db.transaction() as conn:
-        body = await service.delete_port(conn, port_id=port_id)
+    with db.transaction() as conn:
+        body = service.delete_port(conn, port_id=port_id)
     return json_response(body)
 
 
@@ -101,14 +99,14 @@ async def delete_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     summary="Move a port to a patchbay point, taking it over",
     responses=error_responses(404, *BODY_ERRORS, 503),
 )
-async def link_port(port_id: PortIdPath, data: LinkRequest, db: DatabaseDep) -> Response:
+def link_port(port_id: PortIdPath, data: LinkRequest, db: DatabaseDep) -> Response:
     """Wire the port to the point. If another port held the point, that port is unlinked in the
     same transaction and its id returned as `unlinked_port_id` (else null).
 
     Linking a port to the point it already holds changes nothing.
     """
-    async with db.transaction() as conn:
-        body = await service.link_port(conn, port_id=port_id, patchbay_id=data.patchbay_id)
+    with db.transaction() as conn:
+        body = service.link_port(conn, port_id=port_id, patchbay_id=data.patchbay_id)
     return json_response(body)
 
 
@@ -118,13 +116,13 @@ async def link_port(port_id: PortIdPath, data: LinkRequest, db: DatabaseDep) -> 
     summary="Set or clear a port's patchbay point",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-async def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, db: DatabaseDep) -> Response:
+def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, db: DatabaseDep) -> Response:
     """Wire the port to a free point, or free it with `null` (a missing field means null).
 
     Unlike `link`, this never takes a point over: a point held by another port is 409.
     """
-    async with db.transaction() as conn:
-        body = await service.set_port_patchbay(conn, port_id=port_id, patchbay_id=data.patchbay_id)
+    with db.transaction() as conn:
+        body = service.set_port_patchbay(conn, port_id=port_id, patchbay_id=data.patchbay_id)
     return json_response(body)
 
 
@@ -134,8 +132,8 @@ async def set_port_patchbay(port_id: PortIdPath, data: PatchbayAssign, db: Datab
     summary="Free a port from its patchbay point",
     responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-async def unlink_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
+def unlink_port(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """Clear the port's patchbay point. A port that holds none is left as it is."""
-    async with db.transaction() as conn:
-        body = await service.set_port_patchbay(conn, port_id=port_id, patchbay_id=None)
+    with db.transaction() as conn:
+        body = service.set_port_patchbay(conn, port_id=port_id, patchbay_id=None)
     return json_response(body)

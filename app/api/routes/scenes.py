@@ -1,13 +1,10 @@
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Response
 
 from app.api.deps import DatabaseDep
 from app.api.paths import SceneIdPath
 from app.api.responses import etag_matches, json_response
-from app.core.errors import SCENE_NOT_FOUND, NotFound
-from app.db import shapes
 from app.schemas.common import BODY_ERRORS, CREATED, WRITE_ERRORS, error_responses
 from app.schemas.scene import Applied, PatchSheet, SceneCreate, SceneRead, SceneSummary, SceneUpdate
 from app.services import scenes as service
@@ -18,9 +15,11 @@ router = APIRouter(prefix="/scenes", tags=["Scenes"])
 @router.get(
     "", response_model=list[SceneSummary], summary="List scenes", responses=error_responses(503)
 )
-async def list_scenes(db: DatabaseDep) -> Response:
+def list_scenes(db: DatabaseDep) -> Response:
     """Every scene by id, with how many links, cables and modes it holds (not the lists)."""
-    return json_response(await db.fetch_value(shapes.LIST_SCENES))
+    with db.connection() as conn:
+        body = service.list_scenes(conn)
+    return json_response(body)
 
 
 @router.get(
@@ -29,12 +28,11 @@ async def list_scenes(db: DatabaseDep) -> Response:
     summary="Get a scene",
     responses=error_responses(404, 503),
 )
-async def get_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
+def get_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     """One scene with what it holds: every port with its point (or null), every cable, every
     channel's mode, referring to them by id."""
-    body = await db.fetch_value(shapes.GET_SCENE, {"id": scene_id})
-    if body is None:
-        raise NotFound(SCENE_NOT_FOUND)
+    with db.connection() as conn:
+        body = service.get_scene(conn, scene_id=scene_id)
     return json_response(body)
 
 
@@ -45,12 +43,12 @@ async def get_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     summary="Save the current patch as a scene",
     responses=CREATED | error_responses(409, *BODY_ERRORS, 503),
 )
-async def create_scene(data: SceneCreate, db: DatabaseDep) -> Response:
+def create_scene(data: SceneCreate, db: DatabaseDep) -> Response:
     """Capture the patch as it is now (one snapshot): every port's point, every cable with its
     label and colour, every channel's mode. Names are unique (409 `Scene name already used`).
     Scenes are not part of the state: saving one changes no revision."""
-    async with db.transaction() as conn:
-        scene_id, body = await service.create_scene(conn, data=data)
+    with db.transaction() as conn:
+        scene_id, body = service.create_scene(conn, data=data)
     return json_response(body, status_code=201, location=f"/scenes/{scene_id}")
 
 
@@ -60,10 +58,10 @@ async def create_scene(data: SceneCreate, db: DatabaseDep) -> Response:
     summary="Save the current patch over a scene",
     responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-async def capture_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
+def capture_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     """Replace what the scene holds with the patch as it is now."""
-    async with db.transaction() as conn:
-        body = await service.capture(conn, scene_id=scene_id)
+    with db.transaction() as conn:
+        body = service.capture(conn, scene_id=scene_id)
     return json_response(body)
 
 
@@ -73,10 +71,10 @@ async def capture_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     summary="Rename or describe a scene",
     responses=error_responses(404, 409, *BODY_ERRORS, 503),
 )
-async def update_scene(scene_id: SceneIdPath, data: SceneUpdate, db: DatabaseDep) -> Response:
+def update_scene(scene_id: SceneIdPath, data: SceneUpdate, db: DatabaseDep) -> Response:
     """Change `name` and/or `description`; fields left out stay as they are."""
-    async with db.transaction() as conn:
-        body = await service.update_scene(conn, scene_id=scene_id, data=data)
+    with db.transaction() as conn:
+        body = service.update_scene(conn, scene_id=scene_id, data=data)
     return json_response(body)
 
 
@@ -86,10 +84,10 @@ async def update_scene(scene_id: SceneIdPath, data: SceneUpdate, db: DatabaseDep
     summary="Delete a scene",
     responses=error_responses(404, *WRITE_ERRORS, 503),
 )
-async def delete_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
+def delete_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     """Delete the scene (the studio itself is left as it is); answers it as it was."""
-    async with db.transaction() as conn:
-        body = await service.delete_scene(conn, scene_id=scene_id)
+    with db.transaction() as conn:
+        body = service.delete_scene(conn, scene_id=scene_id)
     return json_response(body)
 
 
@@ -99,7 +97,7 @@ async def delete_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     summary="The patch sheet: what to do to recall a scene",
     responses=error_responses(404, 503),
 )
-async def diff_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
+def diff_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     """The steps that turn the studio into the scene, in the order a person works: `unplug`
     cables the scene does not have (a cable matches when it joins the same two points, in
     either order), `unlink` ports from points they leave, `set-mode` of channels, `link` ports
@@ -109,10 +107,9 @@ async def diff_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     What the scene refers to that no longer exists is listed in `missing` and gets no step.
     Send `revision` back as `If-Match: W/"<revision>"` when applying it.
     """
-    row = await db.fetch_row(service.SNAPSHOT, {"id": scene_id})
-    assert row is not None
-    answer = await anyio.to_thread.run_sync(service.sheet, int(row[0]), row[1])
-    return json_response(answer)
+    with db.connection() as conn:
+        revision, snapshot = service.read_snapshot(conn, scene_id=scene_id)
+    return json_response(service.sheet(revision, snapshot))
 
 
 @router.post(
@@ -121,7 +118,7 @@ async def diff_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     summary="Recall a scene: apply its patch sheet",
     responses=error_responses(404, 409, 412, *WRITE_ERRORS, 503),
 )
-async def apply_scene(
+def apply_scene(
     scene_id: SceneIdPath,
     db: DatabaseDep,
     if_match: Annotated[
@@ -148,8 +145,8 @@ async def apply_scene(
     def matches(revision: int) -> bool:
         return if_match is None or etag_matches(if_match, revision)
 
-    async with db.transaction() as conn:
-        answer = await service.apply_scene(
+    with db.transaction() as conn:
+        answer = service.apply_scene(
             conn, scene_id=scene_id, matches=matches, skip_missing=skip_missing
         )
     return json_response(answer)

@@ -1,6 +1,5 @@
 import json
 
-import anyio.to_thread
 from fastapi import APIRouter, Response
 
 from app.api.deps import DatabaseDep
@@ -21,7 +20,7 @@ router = APIRouter(tags=["Signal flow"])
     summary="What feeds what, right now",
     responses={**NOT_MODIFIED, **error_responses(503)},
 )
-async def get_signal_flow(db: DatabaseDep, if_none_match: IfNoneMatch = None) -> Response:
+def get_signal_flow(db: DatabaseDep, if_none_match: IfNoneMatch = None) -> Response:
     """Every route from an output port to an input port, once cables and normals are taken
     into account, and every net where two or more outputs meet.
 
@@ -31,14 +30,7 @@ async def get_signal_flow(db: DatabaseDep, if_none_match: IfNoneMatch = None) ->
     the output's point to the input's along a shortest path. Routes are ordered by source, then
     destination, in `/state` order. The `ETag` is `/state`'s, with the same 304 rules.
     """
-
-    async def read() -> tuple[int, bytes]:
-        row = await db.fetch_row(service.SNAPSHOT, {"port": None})
-        assert row is not None
-        body = await anyio.to_thread.run_sync(_flow, row[1])
-        return int(row[0]), body
-
-    return await revision_tagged(db, if_none_match, read)
+    return revision_tagged(db, if_none_match, service.read_snapshot, _flow)
 
 
 def _flow(snapshot: str) -> bytes:
@@ -51,12 +43,12 @@ def _flow(snapshot: str) -> bytes:
     summary="What a port feeds, and what feeds it",
     responses=error_responses(404, 503),
 )
-async def get_port_signal(port_id: PortIdPath, db: DatabaseDep) -> Response:
+def get_port_signal(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """The routes of `GET /signal-flow` that start (`feeds`) or end (`fed_by`) at this port:
     "what feeds this input right now?"."""
-    row = await db.fetch_row(service.SNAPSHOT, {"port": port_id})
-    assert row is not None
-    answer = await anyio.to_thread.run_sync(service.port_signal, json.loads(row[1]), port_id)
+    with db.connection() as conn:
+        _, snapshot = service.read_snapshot(conn, port_id=port_id)
+    answer = service.port_signal(json.loads(snapshot), port_id)
     if answer is None:
         raise NotFound(PORT_NOT_FOUND)
     return json_response(answer)

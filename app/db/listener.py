@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import psycopg
 
 from app.core.config import Settings
-from app.db.pool import connection_kwargs
+from app.db.session import libpq_options
 from app.db.shapes import REVISION
 
 logger = logging.getLogger("pepper.events")
@@ -34,7 +34,10 @@ HEARTBEAT_SECONDS = 30.0
 class StateListener:
     def __init__(self, settings: Settings) -> None:
         self.conninfo = settings.libpq_url
-        self.connect_options = connection_kwargs(settings, "pepper-listener")
+        self.connect_options = {
+            "autocommit": True,
+            **libpq_options(settings, "pepper-listener"),
+        }
         self.max_clients = settings.sse_max_clients
         self.clients = 0
         self.revision: int | None = None
@@ -135,6 +138,6 @@ class StateListener:
                 await self._read_revision(conn)
 
     async def _read_revision(self, conn: psycopg.AsyncConnection[tuple[int]]) -> None:
-        row = await (await conn.execute(REVISION)).fetchone()
+        row = await (await conn.execute(REVISION.text)).fetchone()
         if row is not None:
             self._publish(int(row[0]))
