@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 import sqlalchemy.exc
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 
 from app.schemas.cable import CableRead
 from tests.helpers import Db, add_points, count, shaped
@@ -148,3 +149,27 @@ def test_a_cable_must_have_its_two_ends_at_commit(
         conn.execute(text("INSERT INTO cables (id) VALUES (1)"))
         conn.execute(text("INSERT INTO cable_ends VALUES (1, 1, 1), (1, 2, 2)"))
     assert committing_client.get("/cables").json()[0]["points"] == [1, 2]
+
+
+def test_a_cable_that_loses_its_ends_to_a_truncate_is_gone(
+    committing_client: TestClient, engine: Engine
+) -> None:
+    """pgAdmin's `TRUNCATE patchbay_points CASCADE` empties cable_ends without a row trigger:
+    the cables go with their ends, so none is left half there (404, not listed, not exported,
+    not counted by an import)."""
+    client = committing_client
+    a, b, c, d = (
+        client.post("/patchbay-points", json={"name": f"P{n}"}).json()["id"] for n in range(4)
+    )
+    first, second = plug(client, a, b), plug(client, c, d)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE patchbay_points CASCADE"))
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM cables")) == 0
+    for cable in (first, second):
+        assert client.get(f"/cables/{cable['id']}").status_code == 404
+        assert client.delete(f"/cables/{cable['id']}").status_code == 404
+    assert client.get("/cables").json() == []
+    assert client.get("/export").json()["cables"] == []
+    dry_run = client.post("/import", json=client.get("/export").json())
+    assert dry_run.json()["delete"]["cables"] == 0

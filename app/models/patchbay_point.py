@@ -19,7 +19,15 @@ class PatchbayPoint(Base):
     __tablename__ = "patchbay_points"
     __table_args__ = (
         # The point's slot in a bay: at most one per point (it is a column), one point per slot.
-        UniqueConstraint("bay_id", "bay_channel", "bay_row", name="uq_patchbay_points_slot"),
+        # Checked when each statement ends (migration 0010), so that points can swap slots.
+        UniqueConstraint(
+            "bay_id",
+            "bay_channel",
+            "bay_row",
+            name="uq_patchbay_points_slot",
+            deferrable=True,
+            initially="IMMEDIATE",
+        ),
         ForeignKeyConstraint(
             ["bay_id", "bay_channel"],
             ["bay_channels.bay_id", "bay_channels.number"],
