@@ -42,6 +42,8 @@ ID_TAKEN = "Id already taken by a row added by hand; retry"
 PORT_ID_TAKEN = "Port id already taken"
 PORT_NUMBERS_USED_UP = "Device has given out every port number"
 UNAUTHORIZED = "Missing or invalid API key"
+KEY_MAY_NOT = "This key may not make this change"
+NOT_JSON = "Content-Type must be application/json"
 CROSS_SITE = "Cross-site request refused"
 HOST_NOT_ALLOWED = "Host not allowed"
 BODY_TOO_LARGE = "Request body too large"
@@ -62,6 +64,11 @@ LISTENER_DOWN = "Live updates unavailable: the change listener cannot reach the 
 
 def schema_behind(found: str, expected: str) -> str:
     return f"Database schema is at {found}, the code needs {expected}"
+
+
+def too_many(what: str, limit: int) -> str:
+    """The message of a request past one of the bounds of SPEC G (413 or 422)."""
+    return f"Too many {what}: at most {limit:,} in one request"
 
 
 def no_such_channel(channels: frozenset[int]) -> str:
@@ -122,6 +129,10 @@ class Invalid(PepperError):
 
 class TooLarge(PepperError):
     status_code = 413
+
+
+class UnsupportedMediaType(PepperError):
+    status_code = 415
 
 
 class Unavailable(PepperError):
