@@ -10,9 +10,13 @@ from typing import Any
 import anyio.to_thread
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import iter_route_contexts
 
+from app import VERSION
 from app.api import middleware
+from app.api.roles import describe_roles
 from app.api.routes import (
+    access,
     bays,
     cables,
     devices,
@@ -62,6 +66,7 @@ TAGS = [
     {"name": "History", "description": "Every change, who made it, and undoing it."},
     {"name": "Export", "description": "The studio in and out: JSON, CSV, printable labels."},
     {"name": "Events", "description": "Live notifications of changes (server-sent events)."},
+    {"name": "Access", "description": "Which key this is, and what it may do."},
 ]
 
 # Served to anyone, key or not: what load balancers, healthchecks and a browser opening the
@@ -80,6 +85,7 @@ GUARDED_ROUTERS: tuple[APIRouter, ...] = (
     history.router,
     export.router,
     events.router,
+    access.router,
 )
 # Browsers' EventSource cannot send headers, so the event stream also takes `?api_key=`.
 QUERY_KEY_PATHS = ("/events",)
@@ -161,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=docs.TITLE,
         summary="The patchbay service for a music studio.",
         description=DESCRIPTION,
-        version="2.0.0",
+        version=VERSION,
         openapi_tags=TAGS,
         openapi_url=docs.OPENAPI_URL,
         lifespan=lifespan,
@@ -181,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in GUARDED_ROUTERS:
         app.include_router(router, dependencies=guarded, responses=unauthorized)
     docs.mount_assets(app)
+    describe_roles(app)
 
     middleware.install(
         app,
@@ -190,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public_prefixes=(docs.ASSETS_URL + "/",),
         query_key_paths=QUERY_KEY_PATHS,
         body_limits=BODY_LIMITS,
+        routes=list(iter_route_contexts(app.routes)),
     )
     return app
 

@@ -10,9 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+import sqlalchemy.exc
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 from app.core.config import get_settings
 from scripts.embedded_db import ensure_database, start_server
@@ -29,6 +31,18 @@ HTTP_PROTOCOL = "h11"
 UVICORN_OPTIONS = ["--http", HTTP_PROTOCOL, "--no-access-log"]
 
 
+def migrate() -> None:
+    """`alembic upgrade head`; a database that cannot be reached (or does not exist) stops the
+    start with one line saying so, not a traceback."""
+    try:
+        command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    except sqlalchemy.exc.OperationalError as exc:
+        where = make_url(get_settings().database_url).render_as_string(hide_password=True)
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(f"pepper: cannot migrate the database at {where}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main() -> None:
     if not get_settings().database_url:
         pgdata = Path(os.environ.get("PEPPER_PGDATA", ROOT / ".pgdata"))
@@ -42,7 +56,7 @@ def main() -> None:
         # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python instead
         # lets the embedded server stop with us.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    migrate()
     # uvicorn finishes in-flight requests for up to GRACEFUL_SHUTDOWN_SECONDS after SIGTERM.
     # Pepper writes its own access lines (with request ids), so uvicorn's are off.
     uvicorn.run(

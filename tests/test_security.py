@@ -21,7 +21,9 @@ KEY = "s3cret"
 ORIGIN = "http://studio.local:5173"
 UNAUTHORIZED = {"detail": "Missing or invalid API key"}
 # Served to anyone: what load balancers, healthchecks and a browser opening the docs need.
+CHECKS = ("/", "/health", "/ready")
 OPEN_PATHS = [
+    "/",
     "/health",
     "/ready",
     "/docs",
@@ -52,7 +54,7 @@ def as_bytes(value: str | bytes) -> bytes:
 
 def guarded_operations(schema: dict[str, Any]) -> list[Operation]:
     """Every documented operation but the checks."""
-    found = operations(schema, but=("/health", "/ready"))
+    found = operations(schema, but=CHECKS)
     assert len(found) > 15
     return found
 
@@ -176,7 +178,7 @@ def test_openapi_declares_the_key_for_swagger_authorize(keyed_schema: dict[str, 
     assert scheme["name"] == "X-API-Key"
     for path, item in keyed_schema["paths"].items():
         for method, operation in item.items():
-            if path in ("/health", "/ready"):
+            if path in CHECKS:
                 assert "security" not in operation, (method, path)
             elif is_stream(operation):
                 # The event stream takes the key as a query parameter too, and says so.
@@ -190,7 +192,7 @@ def test_openapi_declares_the_key_for_swagger_authorize(keyed_schema: dict[str, 
 def test_openapi_documents_the_401(keyed_schema: dict[str, Any]) -> None:
     for path, item in keyed_schema["paths"].items():
         for method, operation in item.items():
-            if path not in ("/health", "/ready"):
+            if path not in CHECKS:
                 assert "401" in operation["responses"], (method, path)
 
 

@@ -76,12 +76,14 @@ def test_text_keeps_non_ascii(client: TestClient) -> None:
 def test_json_body_needs_a_json_content_type(client: TestClient, db: Db) -> None:
     # Browsers may send text/plain cross-site without a preflight; refusing it keeps other web
     # pages from rewiring the studio.
+    # 415 naming the Content-Type to send (SPEC G).
     response = client.post(
         "/devices", content='{"name": "X", "type": "Y"}', headers={"Content-Type": "text/plain"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 415
+    assert "Content-Type" in response.json()["detail"]
     response = client.post("/devices", content='{"name": "X", "type": "Y"}')
-    assert response.status_code == 422
+    assert response.status_code == 415
     assert count(db, "devices") == 0
 
 

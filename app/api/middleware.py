@@ -4,8 +4,10 @@
    access line per request, control characters escaped.
 2. CORS (Starlette's), when `CORS_ORIGINS` is set, so even refusals below carry its headers.
 3. `Guard`, before anything reads the body: the Host header (400), cross-site writes (403), the
-   API key (401), the body size counted on the bytes actually received (413); and a 500 with
-   the request id for anything no handler took.
+   API key (401), the key's role (403, app/api/roles.py), a body that is not JSON (415), the
+   body size counted on the bytes actually received (413), a slot for a write (503); and a
+   500 with the request id for anything no handler took.
+4. `HeadAsGet`: a HEAD is answered as its GET would be, without the body.
 """
 
 import asyncio
@@ -19,15 +21,20 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute, RouteContext
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.hosts import authority, host_rule, strip_default_port
-from app.core.config import Settings
+from app.api.roles import needed, role_var
+from app.core.config import Role, Settings
 from app.core.errors import (
     BODY_TOO_LARGE,
     BODY_TOO_SLOW,
     CROSS_SITE,
     HOST_NOT_ALLOWED,
+    KEY_MAY_NOT,
+    NOT_JSON,
     POOL_BUSY,
     UNAUTHORIZED,
     error_response,
@@ -43,6 +50,7 @@ DRAIN_BYTES = 16 * MAX_BODY_BYTES
 BODY_IDLE_SECONDS = 5.0
 
 access_logger = logging.getLogger("pepper.access")
+logger = logging.getLogger("pepper")
 
 # A client's id is kept if it is short and plain (no spaces, quotes or control characters that
 # could forge log lines or headers).
@@ -116,9 +124,11 @@ class Guard:
         public_prefixes: tuple[str, ...],
         query_key_paths: Collection[str],
         body_limits: Mapping[str, int],
+        routes: list[RouteContext],
     ) -> None:
         self.app = app
-        self.keys = {key.encode(): name for key, name in settings.named_keys.items()}
+        self.routes = routes
+        self.keys = {key.encode(): known for key, known in settings.named_keys.items()}
         self.public_paths = frozenset(public_paths)
         self.public_prefixes = public_prefixes
         self.query_key_paths = frozenset(query_key_paths)
@@ -153,10 +163,14 @@ class Guard:
             return
         limit = self.body_limits.get(scope["path"], MAX_BODY_BYTES)
         declared = headers.get(b"content-length")
+        has_body = declared not in (None, b"0") or b"transfer-encoding" in headers
+        if has_body and not _is_json(headers.get(b"content-type")) and self._operation(scope)[1]:
+            await _refuse_body(415, NOT_JSON, receive, scope, send)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse_body(413, BODY_TOO_LARGE, receive, scope, send)
             return
-        if declared not in (None, b"0") or b"transfer-encoding" in headers:
+        if has_body:
             # The whole body is read here, counted as it arrives whatever the headers said, and
             # handed to the app from memory: an endpoint that reads no body cannot be sent a
             # large one either.
@@ -199,20 +213,44 @@ class Guard:
                 raw = scope.get("query_string", b"").decode("latin-1")
                 query = parse_qsl(raw, encoding="latin-1", errors="replace")
                 given = next((v.encode("latin-1") for k, v in query if k == "api_key"), None)
-            known, actor = self._key(given or b"")
-            if not known:
+            known = self._key(given or b"")
+            if known is None:
                 return error_response(401, UNAUTHORIZED)
+            actor, role = known
             actor_var.set(actor)
+            role_var.set(role)
+            if role is not Role.ADMIN and scope["method"] in _UNSAFE_METHODS:
+                wanted = needed(scope["method"], self._operation(scope)[0])
+                if not role.allows(wanted):
+                    logger.warning(
+                        "key %s (%s) may not %s %s",
+                        actor,
+                        role.value,
+                        scope["method"],
+                        escape_controls(scope["path"]),
+                    )
+                    return error_response(403, KEY_MAY_NOT)
         return None
 
-    def _key(self, given: bytes) -> tuple[bool, str | None]:
-        """Is `given` a key, and whose (None for the unnamed API_KEY)?"""
-        known, actor = False, None
-        for key, name in self.keys.items():
+    def _key(self, given: bytes) -> tuple[str | None, Role] | None:
+        """Whose key `given` is (None for the unnamed API_KEY) and its role; None if it is
+        not one."""
+        found = None
+        for key, known in self.keys.items():
             # Constant time, and every key compared: timing tells nothing of how close a guess was.
             if hmac.compare_digest(given, key):
-                known, actor = True, name
-        return known, actor
+                found = known
+        return found
+
+    def _operation(self, scope: Scope) -> tuple[str, bool]:
+        """The operation that will answer this request: its path as declared
+        (`/ports/{port_id}/link`; "" for none), and whether it takes a JSON body."""
+        for context in self.routes:
+            if context.matches(scope)[0] == Match.FULL:
+                route = context.original_route
+                takes_json = isinstance(route, APIRoute) and route.body_field is not None
+                return context.path_format or "", takes_json
+        return "", False
 
     def _is_public(self, path: str) -> bool:
         return path in self.public_paths or path.startswith(self.public_prefixes)
@@ -225,6 +263,46 @@ class Guard:
             return headers.get(b"sec-fetch-site") != b"cross-site"
         text = origin.decode("latin-1")
         return text in self.cors_origins or authority(text) == strip_default_port(host, text)
+
+
+class HeadAsGet:
+    """A HEAD is answered as its GET would be, status and headers alike, without the body
+    (RFC 9110): `curl -I` and uptime monitors use it. Once the headers are out the request
+    counts as disconnected, so that a stream (`/events`) ends at once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def headers_only(message: Message) -> None:
+            nonlocal answered
+            if answered:
+                return
+            if message["type"] == "http.response.body":
+                answered = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        async def gone_once_answered() -> Message:
+            return {"type": "http.disconnect"} if answered else await receive()
+
+        await self.app({**scope, "method": "GET"}, gone_once_answered, headers_only)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """Does a Content-Type name JSON (`application/json`, `application/*+json`)? FastAPI reads
+    a body without one as bytes, which no JSON endpoint takes."""
+    if content_type is None:
+        return False
+    media = content_type.partition(b";")[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
 
 
 async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
@@ -251,7 +329,7 @@ async def _refuse_body(
     reset the connection before the answer arrives) and can go on with its next request."""
     drained = 0
     try:
-        while drained <= DRAIN_BYTES and status == 413:
+        while drained <= DRAIN_BYTES and status != 408:
             async with asyncio.timeout(BODY_IDLE_SECONDS):
                 message = await receive()
             drained += len(message.get("body", b""))
@@ -286,5 +364,6 @@ def install(app: FastAPI, settings: Settings, **guard: Any) -> None:
         }
         stack.append((CORSMiddleware, cors))
     stack.append((Guard, {"settings": settings, **guard}))
+    stack.append((HeadAsGet, {}))
     for middleware, options in reversed(stack):
         app.add_middleware(middleware, **options)

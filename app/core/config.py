@@ -1,12 +1,21 @@
 """Settings, read from the environment or `.env`, and checked before the service starts."""
 
+import enum
 import re
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
@@ -22,14 +31,41 @@ def _valid_key(value: SecretStr) -> SecretStr:
     return value
 
 
-def _valid_key_names(keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+ApiKey = Annotated[SecretStr, AfterValidator(_valid_key)]
+
+
+class Role(enum.StrEnum):
+    """What a key may do (SPEC F), each role all that the one before it may."""
+
+    READ = "read"  # every GET (and HEAD), and the event stream
+    PATCH = "patch"  # read, and change the patch of what exists (app/api/roles.py)
+    ADMIN = "admin"  # everything
+
+    def allows(self, needed: "Role") -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+class KeyWithRole(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: ApiKey
+    role: Role = Role.ADMIN
+
+
+def _valid_key_names(keys: dict[str, "SecretStr | KeyWithRole"]) -> dict[str, KeyWithRole]:
     for name in keys:
         if not _KEY_NAME.fullmatch(name):
             raise ValueError(f"key name {name!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
+    # A plain string is an admin's key.
+    with_roles = {
+        name: given if isinstance(given, KeyWithRole) else KeyWithRole(key=given)
+        for name, given in keys.items()
+    }
     # One key, two names: the history could not tell whose change it was.
-    if len({key.get_secret_value() for key in keys.values()}) < len(keys):
+    if len({given.key.get_secret_value() for given in with_roles.values()}) < len(keys):
         raise ValueError("two names share one key: give each name its own")
-    return keys
+    return with_roles
 
 
 def _plain_origin(origin: str) -> str | None:
@@ -55,7 +91,6 @@ def _plain_origin(origin: str) -> str | None:
     return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
-ApiKey = Annotated[SecretStr, AfterValidator(_valid_key)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -72,8 +107,9 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = []
     # When set, every endpoint but the health checks and the docs needs `X-API-Key`.
     api_key: ApiKey | None = None
-    # Named keys: their name is recorded as the actor of the changes made with them.
-    api_keys: Annotated[dict[str, ApiKey], AfterValidator(_valid_key_names)] = {}
+    # Named keys: their name is recorded as the actor of the changes made with them. A key is
+    # a string (an admin's) or {"key": ..., "role": "read" | "patch" | "admin"}.
+    api_keys: Annotated[dict[str, ApiKey | KeyWithRole], AfterValidator(_valid_key_names)] = {}
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     db_pool_size: int = Field(10, ge=1, le=200)
@@ -86,7 +122,8 @@ class Settings(BaseSettings):
     db_idle_in_transaction_timeout: Seconds = 60.0
     # Server-sent events (GET /events): open streams allowed per process, keep-alive interval.
     sse_max_clients: int = Field(200, ge=1, le=100_000)
-    sse_keepalive_seconds: Seconds = 15.0
+    # FastAPI sends a `: ping` of its own after 15 s of silence: ours always comes first.
+    sse_keepalive_seconds: float = Field(10.0, gt=0, le=14)
     history_retention_days: int = Field(90, ge=1, le=36_500)
 
     @property
@@ -96,13 +133,15 @@ class Settings(BaseSettings):
         return url.render_as_string(hide_password=False)
 
     @property
-    def named_keys(self) -> dict[str, str | None]:
-        """Every accepted key, with the actor it stands for (None for the unnamed API_KEY)."""
-        keys: dict[str, str | None] = {
-            key.get_secret_value(): name for name, key in self.api_keys.items()
-        }
+    def named_keys(self) -> dict[str, tuple[str | None, Role]]:
+        """Every accepted key, with the actor it stands for (None for the unnamed API_KEY,
+        an admin's) and its role."""
+        keys: dict[str, tuple[str | None, Role]] = {}
+        for name, given in self.api_keys.items():
+            assert isinstance(given, KeyWithRole), "made so by _valid_key_names"
+            keys[given.key.get_secret_value()] = (name, given.role)
         if self.api_key is not None:
-            keys.setdefault(self.api_key.get_secret_value(), None)
+            keys.setdefault(self.api_key.get_secret_value(), (None, Role.ADMIN))
         return keys
 
     @field_validator("api_key", mode="before")

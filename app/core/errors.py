@@ -235,6 +235,8 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
             route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
         )
     ]
+    if "GET" in allowed:  # every GET is answered to HEAD too (api/middleware.HeadAsGet)
+        allowed.insert(1, "HEAD")
     return JSONResponse(
         {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(allowed)}
     )

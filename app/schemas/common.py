@@ -122,7 +122,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Body is not JSON text at all (e.g. not UTF-8), or the Host is not this server",
         401: "Missing or wrong API key",
-        403: "A write from a web page of another site",
+        403: "A write from a web page of another site, or by a key whose role may not make it",
         404: "Something the path or the body names does not exist",
         409: "Conflicts with the studio as it is (a taken point or jack, a used name, ...)",
         412: "The studio changed since the revision named in `If-Match`",

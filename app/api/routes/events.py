@@ -62,8 +62,9 @@ async def events(
     `{"revision": N}` as data. Refetch `GET /state` on each.
 
     On connect the current revision comes first, unless `Last-Event-ID` already names it.
-    A comment line keeps the connection alive at least every 15 s. There is a cap on open
-    streams per API process; beyond it the answer is 503.
+    A comment line (`: keep-alive`) keeps the connection alive at least every 10 s
+    (`SSE_KEEPALIVE_SECONDS`). There is a cap on open streams per API process; beyond it the
+    answer is 503.
     """
     keepalive = request.app.state.settings.sse_keepalive_seconds
     yield ServerSentEvent(retry=RETRY_MILLISECONDS)

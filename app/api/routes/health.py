@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from app import VERSION
 from app.api.deps import DatabaseDep, ListenerDep
 from app.core.errors import (
     DATABASE_UNAVAILABLE,
@@ -41,6 +42,28 @@ class Status(BaseModel):
 class NotReady(BaseModel):
     status: str = Field(examples=["unavailable"])
     detail: str = Field(examples=["Database schema is at 0002, the code needs 0004"])
+
+
+class Start(BaseModel):
+    service: str = Field(examples=["Pepper"])
+    version: str = Field(examples=[VERSION])
+    docs: str = Field(examples=["/docs"], description="Swagger UI: try every endpoint")
+    redoc: str = Field(examples=["/redoc"])
+    openapi: str = Field(examples=["/openapi.json"])
+    health: str = Field(examples=["/health"])
+
+
+@router.get("/", summary="Where to start", response_model=Start)
+def start() -> dict[str, str]:
+    """What this server is, and where its documentation is."""
+    return {
+        "service": "Pepper",
+        "version": VERSION,
+        "docs": "/docs",
+        "redoc": "/redoc",
+        "openapi": "/openapi.json",
+        "health": "/health",
+    }
 
 
 @router.get("/health", summary="Liveness check", response_model=Status)

@@ -1,0 +1,56 @@
+"""Who may do what (SPEC F): the role each operation needs, declared once, here.
+
+Every GET (and HEAD) needs `read`, and so does the event stream. The writes below change the
+patch of what exists and need `patch`; every other write (creating, renaming and deleting
+devices, ports, points, bays and scenes, capturing scenes, slots, electrical properties,
+imports and reverts) needs `admin`. `Guard` (app/api/middleware.py) refuses a key used beyond
+its role with 403 before anything else is looked at; `describe_roles` shows each operation's
+role in OpenAPI.
+"""
+
+from contextvars import ContextVar
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from app.core.config import Role
+
+PATCH_OPERATIONS = frozenset(
+    {
+        ("POST", "/ports/{port_id}/link"),
+        ("POST", "/ports/{port_id}/unlink"),
+        ("PUT", "/ports/{port_id}/patchbay"),
+        ("POST", "/ports/bulk-link"),
+        ("POST", "/cables"),
+        ("PATCH", "/cables/{cable_id}"),
+        ("DELETE", "/cables/{cable_id}"),
+        ("PATCH", "/bays/{bay_id}/channels"),
+        ("POST", "/scenes/{scene_id}/apply"),
+        ("POST", "/checks/preview"),
+    }
+)
+_READS = frozenset({"GET", "HEAD"})
+
+# The role of the key the request came with (admin when no keys are configured).
+role_var: ContextVar[Role] = ContextVar("role", default=Role.ADMIN)
+
+
+def needed(method: str, path: str) -> Role:
+    """The role an operation needs; `path` as declared (`/ports/{port_id}/link`)."""
+    if method in _READS:
+        return Role.READ
+    return Role.PATCH if (method, path) in PATCH_OPERATIONS else Role.ADMIN
+
+
+def describe_roles(app: FastAPI) -> None:
+    """Say in each operation's OpenAPI which role it needs (`x-role`, and a line of its
+    description that Swagger UI shows)."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        [role] = {needed(method, context.path_format or "") for method in route.methods or ()}
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-role": role.value}
+        note = f"Needs a key whose role is `{role.value}`"
+        note += " or above." if role is not Role.ADMIN else "."
+        route.description = f"{route.description}\n\n{note} (Only when `API_KEYS` give roles.)"
