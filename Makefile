@@ -14,7 +14,7 @@ test: lint ## Install and run the whole test suite (embedded PostgreSQL unless T
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy app
+	$(PY) -m mypy app bench
 
 bench: $(VENV)/.installed ## Load Pepper and the ceiling app with wrk (ratios, targets), time /events
 	$(PY) -m bench.run

@@ -1,35 +1,33 @@
-"""The studios the benchmark loads: fresh databases, migrated by Alembic, filled by SQL.
+"""The databases the benchmark loads: studios seeded by SQL, copies of them, the earlier service's.
 
-  small, large      devices and loose points (no bays, no cables); the first ports hold points
-  bays              42 bays x 48 channels, a point in each slot, 1,000 devices whose ports are
-                    wired to those points, and 2,000 patch cables (BAY_LAYOUT below)
-  bays-flat         the bays studio's devices, ports and points (same ids, names and wiring),
-                    but loose: no bays, no channels, no cables
+  small, large   loose points (no bays, no cables); the first ports hold them
+  bays           42 bays x 48 channels, a point in each slot, 1,000 devices whose ports are wired
+                 to those points, and 2,000 patch cables (BAY_LAYOUT)
+  bays-flat      the bays studio's devices, ports and points (same ids, names and wiring), loose
+  copies         of a studio, for what changes it (CREATE DATABASE ... TEMPLATE: a file copy)
+  earlier        tests/fixtures/earlier_service_schema.sql holding the small studio's rows
 
-Later scenarios reuse a seeded studio: `prepare` it once and `clone` it into a database of
-their own for each server that changes it (CREATE DATABASE ... TEMPLATE, a file copy, much
-quicker than seeding again; the studio's database must have no open sessions meanwhile).
-
-Also a command for seeding the database behind a server you run yourself (for BENCH_URL):
+The schema comes from the checkout under test: its Alembic migrates one template database,
+which every Pepper database is a copy of. A command seeds the database of a server of your own:
 
     python -m bench.seed postgresql://postgres@127.0.0.1:5432/pepper small
 """
 
 import argparse
 import math
-from dataclasses import dataclass
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from alembic import command
-from alembic.config import Config
 from psycopg import sql
-
-from app.core.config import Settings
-from scripts.embedded_db import with_database
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+EARLIER_SCHEMA = ROOT / "tests" / "fixtures" / "earlier_service_schema.sql"
 
 
 @dataclass(frozen=True)
@@ -37,25 +35,18 @@ class BayLayout:
     """Bays of normalled channels, a point in each slot, ports wired to them, patch cables.
 
     Channel c (1..bays x channels, bay by bay) of bay b is channel n there; its top point has
-    id 2c - 1 and is named "{bay name} {n}T", its bottom point id 2c and "{bay name} {n}B",
-    the ids and names `POST /bays` with `create_points` gives when bays are created in order.
-    Bay b is named "Bay A" .. "Bay Z", "Bay AA", ...
-
-    Modes, by bay: the first ones half-normal (every 12th channel normal), then whole bays
-    normal, parallel (mults) and thru (tie lines), see `mode_bays`.
+    id 2c - 1 and is named "{bay name} {n}T", its bottom point id 2c and "{bay name} {n}B", as
+    `POST /bays` with `create_points` names them. Bays are "Bay A" .. "Bay Z", "Bay AA", ...
+    Modes by bay (`mode_bays`): half-normal (every 12th channel normal), normal, parallel, thru.
 
     Wiring: with d = (c - 1) mod devices + 1 and k = (c - 1) div devices, the top jack holds
-    device d's output port 1 + k and the bottom jack its input port 8 + k, as a studio wires
-    outputs above the inputs they are normalled to. On every other channel of the thru bays
-    the rows are swapped (the input on top), and on every 20th device's first channel the
-    bottom holds its Other port 16 instead.
+    device d's output port 1 + k and the bottom jack its input port 8 + k; swapped on every
+    other channel of the thru bays; every 20th device's first bottom jack holds its port 16.
 
-    Cables (ids 1..cables): cable i goes from the i-th top jack to the s-th bottom jack, with
-    s = (7(i - 1) + 5) mod cables + 1, counting the jacks in id order and leaving out, in the
-    first `unplugged` bays, the top of channel channels/2 - 1 and the bottom of channel
-    channels/4 - 1 (half-normal channels: on the second the normal stays made). Every third
-    cable has a label, every other one a color. `flat`: the same points and wiring, no bays,
-    no channels, no cables.
+    Cable i (1..cables) goes from the i-th top jack to the s-th bottom jack, s = (7(i - 1) + 5)
+    mod cables + 1, counting jacks in id order without, in the first `unplugged` bays, the top of
+    channel channels/2 - 1 and the bottom of channel channels/4 - 1. Every third cable has a
+    label, every other one a color. `flat`: the same points and wiring, no bays, no cables.
     """
 
     bays: int
@@ -68,37 +59,13 @@ class BayLayout:
         return self.bays * self.channels
 
     @property
-    def points(self) -> int:
-        return 2 * self.channel_count
-
-    @property
     def unplugged(self) -> int:
-        """Jacks of each row that hold no plug."""
         return self.channel_count - self.cables
 
     def mode_bays(self) -> dict[str, int]:
-        """How many bays of each mode, in the order they come."""
         parallel = thru = max(1, self.bays // 14)
-        normal = max(1, self.bays // 10)
-        return {
-            "half-normal": self.bays - normal - parallel - thru,
-            "normal": normal,
-            "parallel": parallel,
-            "thru": thru,
-        }
-
-    def check(self, devices: int, ports_per_device: int) -> None:
-        # The wiring above needs ports 1..7 as outputs, 8..15 as inputs and 16, and at most
-        # seven channels per device; the cables' permutation needs 7 prime to their count.
-        assert ports_per_device == 16 and self.channel_count <= 7 * devices
-        assert 0 <= self.unplugged <= self.bays and self.channels >= 8
-        assert self.cables == 0 or math.gcd(7, self.cables) == 1
-
-    def top_point(self, bay: int, channel: int) -> int:
-        return 2 * ((bay - 1) * self.channels + channel) - 1
-
-    def bottom_point(self, bay: int, channel: int) -> int:
-        return self.top_point(bay, channel) + 1
+        half_normal = self.bays - max(1, self.bays // 10) - parallel - thru
+        return {"half_normal": half_normal, "parallel": parallel, "thru": thru}
 
 
 @dataclass(frozen=True)
@@ -107,117 +74,65 @@ class Studio:
     devices: int
     ports_per_device: int
     points: int
-    linked_ports: int  # without a layout: the first ports in id order hold points 1..linked_ports
-    layout: BayLayout | None = None  # points in bay slots, wired and patched as it says
-
-    @property
-    def ports(self) -> int:
-        return self.devices * self.ports_per_device
-
-    @property
-    def database(self) -> str:
-        return "pepper_bench_" + self.name.replace("-", "_")
-
-    @property
-    def bays(self) -> int:
-        return 0 if self.layout is None or self.layout.flat else self.layout.bays
-
-    @property
-    def cables(self) -> int:
-        return 0 if self.layout is None or self.layout.flat else self.layout.cables
+    layout: BayLayout | None = None  # without one, ports 1..points in id order hold the points
 
 
-# /state is about 27 kB of JSON for the small studio and 1.6 MB for the large one
-# (descriptions and labels are there to give the rows a realistic width).
-SMALL = Studio("small", devices=30, ports_per_device=8, points=96, linked_ports=96)
-LARGE = Studio("large", devices=1000, ports_per_device=16, points=4000, linked_ports=4000)
+# Descriptions and labels give the rows a realistic width: /state is about 27 kB for the small
+# studio, 1.6 MB for the large one.
+SMALL = Studio("small", devices=30, ports_per_device=8, points=96)
+LARGE = Studio("large", devices=1000, ports_per_device=16, points=4000)
 BAY_LAYOUT = BayLayout(bays=42, channels=48, cables=2000)
-BAYS = Studio(
-    "bays",
-    devices=1000,
-    ports_per_device=16,
-    points=BAY_LAYOUT.points,
-    linked_ports=BAY_LAYOUT.points,  # every point holds a port
-    layout=BAY_LAYOUT,
-)
-BAYS_FLAT = Studio(
-    "bays-flat",
-    devices=BAYS.devices,
-    ports_per_device=BAYS.ports_per_device,
-    points=BAYS.points,
-    linked_ports=BAYS.linked_ports,
-    layout=BayLayout(BAY_LAYOUT.bays, BAY_LAYOUT.channels, BAY_LAYOUT.cables, flat=True),
-)
+BAYS = Studio("bays", 1000, 16, 2 * BAY_LAYOUT.channel_count, BAY_LAYOUT)
+BAYS_FLAT = replace(BAYS, name="bays-flat", layout=replace(BAY_LAYOUT, flat=True))
 STUDIOS = {studio.name: studio for studio in (SMALL, LARGE, BAYS, BAYS_FLAT)}
+# Each other database, and the one it is made from (made first).
+MADE_FROM = {
+    "small-no-history": "small",
+    "bays-scenes": "bays",
+    "bays-export": "bays",
+    "empty": "template",
+    "earlier": "small",
+}
 
 
-def recreate_database(admin_url: str, name: str, template: str | None = None) -> str:
-    """Drop and create database `name` (a copy of `template`, if given); return a URL for it."""
-    drop_database(admin_url, name)
-    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template is not None:
-        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(create)
-    return with_database(admin_url, name)
+def database_name(name: str) -> str:
+    return "pepper_bench_" + name.replace("-", "_")
 
 
-def drop_database(admin_url: str, name: str) -> None:
-    # FORCE ends sessions a crashed run may have left behind (PostgreSQL 13+).
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def migrate(database_url: str) -> None:
-    """Bring the schema to head the way deployments do, through Alembic."""
-    config = Config(str(ROOT / "alembic.ini"))
-    # Alembic's env.py builds a SQLAlchemy engine: it needs the psycopg 3 driver named.
-    config.attributes["database_url"] = Settings(database_url=database_url).database_url
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
-
-
-# --- small and large: loose points, the first ports wired ---------------------------------------
 _POINTS = """
     INSERT INTO patchbay_points (id, name, description)
     SELECT n, 'A' || n, 'Row A, jack ' || n FROM generate_series(1, %(points)s) AS n
 """
-
 _DEVICES = """
     INSERT INTO devices (id, name, type, last_port_number)
-    SELECT d, 'Synth ' || d, 'Synth', %(ports_per_device)s
-      FROM generate_series(1, %(devices)s) AS d
+    SELECT d, 'Synth ' || d, 'Synth', %(ports_per_device)s FROM generate_series(1, %(devices)s) AS d
 """
-
-# Sorted, so `position` (filled by its sequence per inserted row) follows device and number.
+# Sorted, so `position` (from its sequence, per inserted row) follows device and number.
 _PORTS = """
     INSERT INTO ports (id, device_id, label, type, patchbay_id)
     SELECT format('dev-%%s-port-%%s', d, n), d, kind || ' ' || n, kind::port_type,
-           CASE WHEN g <= %(linked_ports)s THEN g END
+           CASE WHEN g <= %(points)s THEN g END
       FROM generate_series(1, %(devices)s) AS d,
            generate_series(1, %(ports_per_device)s) AS n,
            LATERAL (SELECT (d - 1) * %(ports_per_device)s + n AS g,
                            CASE WHEN mod(n, 2) = 1 THEN 'Input' ELSE 'Output' END AS kind) AS port
      ORDER BY d, n
 """
-
-# --- bays and bays-flat (BayLayout) -------------------------------------------------------------
 # Every channel of the layout: c counts them bay by bay, b is the bay, n the channel in it.
 _CHANNELS = """
     SELECT c, (c - 1) / %(channels)s + 1 AS b, (c - 1) %% %(channels)s + 1 AS n
       FROM generate_series(1, %(layout_bays)s * %(channels)s) AS c
 """
-# Bay b's name: Bay A .. Bay Z, Bay AA, Bay AB, ...
 _BAY_NAME = """'Bay ' || CASE WHEN b <= 26 THEN chr(64 + b)
                         ELSE chr(64 + (b - 1) / 26) || chr(65 + (b - 1) %% 26) END"""
-
 _BAYS = f"""
     INSERT INTO bays (id, name)
     SELECT b, {_BAY_NAME} FROM generate_series(1, %(layout_bays)s) AS b
 """
-
 _BAY_CHANNELS = f"""
     INSERT INTO bay_channels (bay_id, number, mode)
     SELECT b, n, CASE
@@ -229,7 +144,6 @@ _BAY_CHANNELS = f"""
            END::normalling_mode
       FROM ({_CHANNELS}) AS channel
 """
-
 # Top then bottom, channel by channel: the ids and names POST /bays gives.
 _BAY_POINTS = f"""
     INSERT INTO patchbay_points (id, name, bay_id, bay_channel, bay_row)
@@ -240,8 +154,6 @@ _BAY_POINTS = f"""
            (VALUES (1, 'top', 'T'), (0, 'bottom', 'B')) AS jack(before, row, suffix)
      ORDER BY c, jack.before DESC
 """
-
-# Devices of eight kinds in turn ("Synth 8", "Drum Machine 1", ...).
 _BAY_DEVICES = """
     INSERT INTO devices (id, name, type, last_port_number)
     SELECT d, kind || ' ' || d, kind, %(ports_per_device)s
@@ -249,10 +161,8 @@ _BAY_DEVICES = """
            LATERAL (SELECT (ARRAY['Synth', 'Drum Machine', 'Effect', 'Compressor', 'Mixer',
                                   'Preamp', 'Interface', 'Sampler'])[d %% 8 + 1] AS kind) AS k
 """
-
-# Ports 1-7 outputs (OUT n), 8-15 inputs (IN 1-8), 16 an Other port (SYNC) on every fourth
-# device and an input (IN 9) on the others. `wired`: device d's port n holds `point` (see
-# BayLayout). Sorted, so `position` follows device and number.
+# Ports 1-7 outputs, 8-15 inputs, 16 an Other port (SYNC) on every fourth device and an input
+# on the others; `wired`: device d's port n holds `point` (see BayLayout).
 _BAY_PORTS = f"""
     WITH wiring AS (
         SELECT c, (c - 1) %% %(devices)s + 1 AS d, (c - 1) / %(devices)s AS k,
@@ -278,7 +188,6 @@ _BAY_PORTS = f"""
       LEFT JOIN wired USING (d, n)
      ORDER BY d, n
 """
-
 _CABLES = """
     INSERT INTO cables (id, label, color)
     SELECT i, CASE WHEN i %% 3 = 0 THEN 'Patch ' || i ELSE '' END,
@@ -286,33 +195,21 @@ _CABLES = """
                 THEN (ARRAY['red', 'blue', 'green', 'yellow', 'white'])[i / 2 %% 5 + 1] END
       FROM generate_series(1, %(cables)s) AS i
 """
-
-
-def _jacks(row: str) -> str:
-    """The jacks of a row ('top' or 'bottom') that take a plug, numbered `r` in id order."""
-    point, channel = (
-        ("2 * c - 1", "%(channels)s / 2 - 1") if row == "top" else ("2 * c", "%(channels)s / 4 - 1")
-    )
-    return f"""
-        SELECT row_number() OVER (ORDER BY c) AS r, {point} AS point
-          FROM ({_CHANNELS}) AS channel
-         WHERE NOT (b <= %(unplugged)s AND n = {channel})
-    """
-
-
-# Cable i: end 1 in the i-th top jack, end 2 in the s-th bottom jack (a permutation of i).
+# The jacks of a row that take a plug, numbered r in id order.
+_JACKS = f"""
+    SELECT row_number() OVER (ORDER BY c) AS r, {{point}} AS point FROM ({_CHANNELS}) AS channel
+     WHERE NOT (b <= %(unplugged)s AND n = %(channels)s / {{every}} - 1)
+"""
 _CABLE_ENDS = f"""
     INSERT INTO cable_ends (cable_id, end_number, point_id)
-    SELECT i, 1, top.point
-      FROM generate_series(1, %(cables)s) AS i JOIN ({_jacks("top")}) AS top ON top.r = i
+    SELECT i, 1, top.point FROM generate_series(1, %(cables)s) AS i
+      JOIN ({_JACKS.format(point="2 * c - 1", every=2)}) AS top ON top.r = i
     UNION ALL
-    SELECT i, 2, bottom.point
-      FROM generate_series(1, %(cables)s) AS i
-      JOIN ({_jacks("bottom")}) AS bottom ON bottom.r = (7 * (i - 1) + 5) %% %(cables)s + 1
+    SELECT i, 2, bottom.point FROM generate_series(1, %(cables)s) AS i
+      JOIN ({_JACKS.format(point="2 * c", every=4)}) AS bottom
+        ON bottom.r = (7 * (i - 1) + 5) %% %(cables)s + 1
 """
-
-# The ids above were given explicitly; move the serial sequences past them, so rows created
-# through the API later do not collide with seeded ones.
+# Past the ids given above, so rows created through the API do not collide with them.
 _SEQUENCES = """
     SELECT setval(pg_get_serial_sequence('devices', 'id'), %(devices)s),
            setval(pg_get_serial_sequence('patchbay_points', 'id'), %(points)s),
@@ -323,64 +220,163 @@ _SEQUENCES = """
 """
 
 
-def _statements(studio: Studio) -> tuple[list[str], dict[str, Any]]:
-    """The statements that seed `studio`, in order, and their parameters."""
-    params: dict[str, Any] = {
-        "devices": studio.devices,
-        "ports_per_device": studio.ports_per_device,
-        "points": studio.points,
-        "linked_ports": studio.linked_ports,
-        "bay_count": studio.bays,
-        "cable_count": studio.cables,
-    }
-    layout = studio.layout
-    if layout is None:
-        return [_POINTS, _DEVICES, _PORTS, _SEQUENCES], params
-    layout.check(studio.devices, studio.ports_per_device)
-    modes = layout.mode_bays()
-    params |= {
-        # bays-flat is laid out and wired by the same figures, without the bays themselves.
-        "layout_bays": layout.bays,
-        "channels": layout.channels,
-        "cables": layout.cables,
-        "half_normal": modes["half-normal"],
-        "parallel": modes["parallel"],
-        "thru": modes["thru"],
-        "unplugged": layout.unplugged,
-        "in_bays": not layout.flat,
-    }
-    statements = [_BAY_POINTS, _BAY_DEVICES, _BAY_PORTS]
-    if not layout.flat:
-        statements = [_BAYS, _BAY_CHANNELS, *statements, _CABLES, _CABLE_ENDS]
-    return [*statements, _SEQUENCES], params
-
-
 def seed(database_url: str, studio: Studio) -> None:
     """Fill an empty, migrated database with `studio`."""
-    statements, params = _statements(studio)
+    layout = studio.layout
+    patched = layout is not None and not layout.flat
+    params: dict[str, Any] = vars(studio) | {"bay_count": 0, "cable_count": 0}
+    statements = [_POINTS, _DEVICES, _PORTS]
+    if layout is not None:
+        # The wiring needs ports 1..16 and at most 7 channels a device; the cables' permutation
+        # needs 7 prime to their count.
+        assert studio.ports_per_device == 16 and layout.channel_count <= 7 * studio.devices
+        assert 0 <= layout.unplugged <= layout.bays and math.gcd(7, layout.cables) == 1
+        params |= vars(layout) | layout.mode_bays() | {"unplugged": layout.unplugged}
+        params |= {"layout_bays": layout.bays, "in_bays": patched}
+        params |= {"bay_count": layout.bays, "cable_count": layout.cables} if patched else {}
+        statements = [_BAY_POINTS, _BAY_DEVICES, _BAY_PORTS]
+        if patched:
+            statements = [_BAYS, _BAY_CHANNELS, *statements, _CABLES, _CABLE_ENDS]
     with psycopg.connect(database_url) as conn:
         if conn.execute("SELECT EXISTS (SELECT 1 FROM devices)").fetchone() != (False,):
             raise SystemExit("the database already has devices; seed an empty one")
-        for statement in statements:
+        for statement in [*statements, _SEQUENCES]:
             conn.execute(statement, params)
+    vacuum(database_url)
+
+
+def vacuum(database_url: str) -> None:
+    # Now rather than by autovacuum in a measured run; fresh statistics, a set visibility map.
     with psycopg.connect(database_url, autocommit=True) as conn:
-        # Done now rather than by autovacuum in the middle of a measured run, and so the
-        # first scenario starts with fresh planner statistics and a set visibility map.
         conn.execute("VACUUM ANALYZE")
 
 
-def prepare(admin_url: str, studio: Studio) -> str:
-    """A fresh database holding `studio`; returns its URL."""
-    url = recreate_database(admin_url, studio.database)
-    migrate(url)
-    seed(url, studio)
+def migrate(database_url: str, app_dir: Path) -> None:
+    """`alembic upgrade head` of the checkout under test, as deployments run it."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(app_dir)}
+    command = [sys.executable, "-m", "alembic", "upgrade", "head"]
+    done = subprocess.run(
+        command, cwd=app_dir, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"alembic upgrade head failed in {app_dir}:\n{done.stderr[-3000:]}")
+
+
+def create(admin_url: str, name: str, template: str | None = None) -> str:
+    """Database `name` made anew (a copy of database `template`, if given); its URL."""
+    drop(admin_url, name)
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name(name)))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(database_name(template)))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement)
+    return with_database(admin_url, database_name(name))
+
+
+def drop(admin_url: str, name: str) -> None:
+    # FORCE ends sessions a crashed run may have left behind (PostgreSQL 13+).
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement.format(sql.Identifier(database_name(name))))
+
+
+def make(admin_url: str, name: str, app_dir: Path) -> str:
+    """Database `name` ("template", a studio or a key of MADE_FROM; what it is made from must
+    exist, with no one connected to it); its URL."""
+    if name == "template":
+        url = create(admin_url, name)
+        migrate(url, app_dir)
+    elif name == "earlier":
+        url = create(admin_url, name)
+        with psycopg.connect(url) as conn:
+            conn.execute(EARLIER_SCHEMA.read_text())
+        copy_small(with_database(admin_url, database_name("small")), url)
+    else:
+        url = create(admin_url, name, template=MADE_FROM.get(name, "template"))
+        if name in STUDIOS:
+            seed(url, STUDIOS[name])
+        elif name == "small-no-history":
+            disable_history(url)
     return url
 
 
-def clone(admin_url: str, studio: Studio, name: str) -> str:
-    """A copy of `studio`'s prepared database, named `name`, for a scenario that changes it;
-    returns its URL. Nothing may be connected to the studio's database meanwhile."""
-    return recreate_database(admin_url, name, template=studio.database)
+def copy_small(source_url: str, url: str) -> None:
+    """The small studio's points, devices and ports, ids and wiring kept, into the earlier
+    service's schema (which has fewer columns)."""
+    columns = {
+        "patchbay_points": "id, name, description, type",
+        "devices": "id, name, type",
+        "ports": "id, device_id, label, type, patchbay_id",
+    }
+    with psycopg.connect(source_url) as source, psycopg.connect(url) as target:
+        for table, listed in columns.items():
+            with (
+                source.cursor().copy(f"COPY (SELECT {listed} FROM {table}) TO STDOUT") as out,
+                target.cursor().copy(f"COPY {table} ({listed}) FROM STDIN") as into,
+            ):
+                for data in out:
+                    into.write(data)
+        for table in ("patchbay_points", "devices"):
+            target.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+    vacuum(url)
+
+
+def disable_history(database_url: str) -> None:
+    """Turn off every `<table>_record_history` trigger (migration 0008): no changed rows are
+    recorded, no entries written; the revision still moves and events still go out."""
+    triggers = r"""
+        SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         WHERE NOT t.tgisinternal AND t.tgname LIKE '%\_record\_history'"""
+    with psycopg.connect(database_url) as conn:
+        found = conn.execute(triggers).fetchall()
+        for table, trigger in found:
+            statement = sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}")
+            conn.execute(statement.format(sql.Identifier(table), sql.Identifier(trigger)))
+    if not found:
+        raise RuntimeError("no *_record_history triggers found: has the schema changed?")
+
+
+# What makes scene B of the bays studio (see change_patch).
+_CABLES_OUT = """
+    DELETE FROM cables k USING cable_ends a, cable_ends b
+     WHERE k.id %% %(every)s = 0
+       AND a.cable_id = k.id AND a.end_number = 1 AND b.cable_id = k.id AND b.end_number = 2
+    RETURNING k.id, a.point_id, b.point_id
+"""
+_CABLES_IN = """
+    WITH made AS (
+        INSERT INTO cables (label)
+        SELECT 'Moved ' || n FROM generate_series(1, cardinality(%(a)s::integer[])) AS n
+        RETURNING id
+    ), numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM made)
+    INSERT INTO cable_ends (cable_id, end_number, point_id)
+    SELECT id, e, CASE e WHEN 1 THEN (%(a)s::integer[])[n] ELSE (%(b)s::integer[])[n] END
+      FROM numbered, (VALUES (1), (2)) AS ends(e)
+"""
+# The ports on the top jacks of channels 1-250 (points 1, 3 .. 499) and 251-500 (501 .. 999).
+_SWAPS = """
+    SELECT id, patchbay_id + CASE WHEN patchbay_id < 500 THEN 500 ELSE -500 END FROM ports
+     WHERE mod(patchbay_id, 2) = 1 AND patchbay_id < 1000
+"""
+_PORTS_TO = """
+    UPDATE ports p SET patchbay_id = m.point
+      FROM unnest(%(ids)s::text[], %(points)s::integer[]) AS m(id, point) WHERE p.id = m.id
+"""
+
+
+def change_patch(database_url: str) -> None:
+    """In one transaction, as someone in pgAdmin would, on the bays studio: every 8th cable
+    (250) unplugged and the freed jacks plugged again crosswise (the k-th top to the (k+1)-th
+    bottom: 250 new cables); the ports on the top jacks of channels 1-250 swap points with those
+    of channels 251-500. A patch sheet back is 1,500 steps: 250 + 250 cables, 500 + 500 links."""
+    with psycopg.connect(database_url) as conn:
+        out = sorted(conn.execute(_CABLES_OUT, {"every": 8}).fetchall())
+        bottoms = [row[2] for row in out[1:] + out[:1]]
+        conn.execute(_CABLES_IN, {"a": [row[1] for row in out], "b": bottoms})
+        ids, points = zip(*conn.execute(_SWAPS).fetchall(), strict=True)
+        # A point holds one port: all are freed before any is taken.
+        conn.execute("UPDATE ports SET patchbay_id = NULL WHERE id = ANY(%s)", [list(ids)])
+        conn.execute(_PORTS_TO, {"ids": list(ids), "points": list(points)})
 
 
 def main() -> None:
@@ -388,7 +384,7 @@ def main() -> None:
     parser.add_argument("database_url", help="e.g. postgresql://postgres@127.0.0.1:5432/pepper")
     parser.add_argument("studio", choices=sorted(STUDIOS))
     args = parser.parse_args()
-    migrate(args.database_url)
+    migrate(args.database_url, ROOT)
     seed(args.database_url, STUDIOS[args.studio])
 
 

@@ -1,6 +1,6 @@
 -- Shared by every scenario: counts responses by HTTP status and, at the end, prints one line
 --   BENCH_RESULT {json}
--- that bench/wrk.py parses. wrk's own "Non-2xx or 3xx responses" line only counts statuses
+-- that bench/servers.py parses. wrk's own "Non-2xx or 3xx responses" line only counts statuses
 -- above 399, so a 304 or any other 3xx would pass unnoticed; counting here is exact.
 
 -- Per thread (each wrk thread runs this file in its own Lua state). A global, because
@@ -9,6 +9,19 @@ status_counts = {}
 
 -- Main state only: the threads, so done() can collect their counts.
 local threads = {}
+
+-- Optional arguments (after `--` on wrk's command line): the method, and a file holding the body.
+-- wrk formats its one request after init(), with these.
+function init(args)
+  if args[1] then
+    wrk.method = args[1]
+  end
+  if args[2] then
+    local file = assert(io.open(args[2], "rb"))
+    wrk.body = file:read("*a")
+    file:close()
+  end
+end
 
 function setup(thread)
   table.insert(threads, thread)
