@@ -15,7 +15,8 @@ from sqlalchemy import Engine, text
 
 from app.main import create_app
 from app.schemas.history import Entry, HistoryPage, RevertRefused
-from app.services.history import ADDED, prune
+from app.services.history import prune
+from app.services.revert import ADDED
 from tests.conftest import empty_tables, settings
 from tests.helpers import LogCapture, shaped
 

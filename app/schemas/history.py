@@ -18,6 +18,7 @@ _ENTRY: dict[str, JsonValue] = {
     "actor": "alice",
     "summary": "Linked Juno-106 OUT L to Bay A 2T",
     "changes": [_CHANGE],
+    "change_count": 1,
 }
 
 
@@ -38,7 +39,14 @@ class Entry(BaseModel):
     request_id: str | None = Field(description="The API request's X-Request-ID.")
     actor: str | None = Field(description="The name of the API key, with named keys.")
     summary: str = Field(description="One line, naming things by their names.")
-    changes: list[Change]
+    changes: list[Change] = Field(
+        description="The first changes, in the order they were made: all of them unless "
+        "`change_count` says there are more (then `GET /history/{revision}/changes` has them)."
+    )
+    change_count: int = Field(
+        description="How many changes the entry recorded (a row deleted and made again, as an "
+        "import does, counts twice)."
+    )
 
 
 class HistoryPage(BaseModel):
@@ -49,6 +57,18 @@ class HistoryPage(BaseModel):
     entries: list[Entry] = Field(description="Newest first.")
     next_before: int | None = Field(
         description="Pass as `before` for the next page; null when no more remain."
+    )
+
+
+class ChangePage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"revision": 42, "changes": [_CHANGE], "next_after": 917}]}
+    )
+
+    revision: int = Field(description="The entry's revision.")
+    changes: list[Change] = Field(description="In the order they were made.")
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when no more remain."
     )
 
 

@@ -1,7 +1,9 @@
 """One line per history entry, naming things by name (SPEC D5): "Linked Juno-106 OUT L to Bay A
 3T". Worked out from the entry's changes and the names PostgreSQL kept at its commit, so it
-can name things deleted since."""
+can name things deleted since. An entry too large to read row by row (an import) is told by
+how many rows of each kind it added, replaced, changed and removed: "Added 20,000 points"."""
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -9,6 +11,18 @@ from typing import Any
 MAX_PHRASES = 3
 
 Change = dict[str, Any]
+
+# Each table the history records and its primary key (migrations 0008 and 0010); parents first.
+KEYS = {
+    "devices": ("id",),
+    "bays": ("id",),
+    "bay_channels": ("bay_id", "number"),
+    "patchbay_points": ("id",),
+    "ports": ("id",),
+    "cables": ("id",),
+    "cable_ends": ("cable_id", "end_number"),
+    "scenes": ("id",),
+}
 
 
 class Names:
@@ -31,11 +45,17 @@ class Names:
                 self.devices.setdefault(image["id"], image["name"])
             elif table == "bays":
                 self.bays.setdefault(image["id"], image["name"])
+        # A cable's ends from its rows only when it was gone at the commit: a moved plug's
+        # rows name both the point it left and the one it went to.
+        gone = set()
         for table, image in (pair for pair in images if pair[1] is not None):
             if table == "ports":
                 device = self.devices.get(image["device_id"], f"device {image['device_id']}")
                 self.ports.setdefault(image["id"], (device, image["label"]))
-            elif table == "cable_ends":
+            elif table == "cable_ends" and (
+                image["cable_id"] in gone or image["cable_id"] not in self.cables
+            ):
+                gone.add(image["cable_id"])
                 ends = self.cables.setdefault(image["cable_id"], [])
                 if image["point_id"] not in ends:
                     ends.append(image["point_id"])
@@ -66,7 +86,7 @@ def _quoted(value: str | None) -> str:
 
 
 def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _ports(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
@@ -142,7 +162,7 @@ def _bays(
             )
         elif before["name"] != after["name"]:
             phrases.append(f"Renamed bay {before['name']} to {after['name']}")
-        else:
+        elif before["description"] != after["description"]:
             phrases.append(f"Changed the description of bay {after['name']}")
     return phrases, folded
 
@@ -184,11 +204,7 @@ def _slot(image: dict[str, Any], names: Names) -> str:
 def _points(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
     added = [c for c in changes if c["op"] == "insert" and c["after"]["bay_id"] not in folded]
     removed = [c for c in changes if c["op"] == "delete" and c["before"]["bay_id"] not in folded]
-    phrases = []
-    for verb, group, side in (("Added", added, "after"), ("Removed", removed, "before")):
-        if len(group) > 2:
-            phrases.append(f"{verb} {len(group)} points")
-        phrases += [f"{verb} point {c[side]['name']}" for c in group if len(group) <= 2]
+    phrases = _added_and_removed(added, removed, "point")
     for change in (c for c in changes if c["op"] == "update"):
         before, after = change["before"], change["after"]
         if (
@@ -207,6 +223,52 @@ def _points(changes: list[Change], names: Names, folded: set[int]) -> list[str]:
     return phrases
 
 
+def _added_and_removed(added: list[Change], removed: list[Change], word: str) -> list[str]:
+    """Each row by name, or how many when there are more than two."""
+    phrases = []
+    for verb, group, side in (("Added", added, "after"), ("Removed", removed, "before")):
+        if len(group) > 2:
+            phrases.append(f"{verb} {_count(len(group), word)}")
+        phrases += [f"{verb} {word} {c[side]['name']}" for c in group if len(group) <= 2]
+    return phrases
+
+
+def _scenes(changes: list[Change]) -> list[str]:
+    """Scenes change with the state only in an import or a revert (migration 0010)."""
+    added = [c for c in changes if c["op"] == "insert"]
+    removed = [c for c in changes if c["op"] == "delete"]
+    phrases = _added_and_removed(added, removed, "scene")
+    for change in (c for c in changes if c["op"] == "update"):
+        before, after = change["before"], change["after"]
+        if before["name"] != after["name"]:
+            phrases.append(f"Renamed scene {before['name']} to {after['name']}")
+        elif any(before[k] != after[k] for k in ("description", "content", "updated_at")):
+            phrases.append(f"Changed scene {after['name']}")
+    return phrases
+
+
+def _rekeyed(changes: list[Change], names: Names) -> list[str]:
+    """Rows whose key was changed (in pgAdmin)."""
+    phrases = []
+    for change in (c for c in changes if c["op"] == "update" and c["table"] in _WORDS):
+        was, now = (json.loads(_row(change, change[side])[1]) for side in ("before", "after"))
+        if was != now:
+            table, after = change["table"], change["after"]
+            what = names.port(after["id"]) if table == "ports" else after.get("name", "")
+            old, new = (", ".join(map(str, key)) for key in (was, now))
+            phrases.append(f"Changed the id of {_WORDS[table]} {what} from {old} to {new}")
+    return phrases
+
+
+def _others(changes: list[Change]) -> list[str]:
+    """Rows of a table this module does not know (yet), counted."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for change in changes:
+        counts[(change["op"], change["table"])] += 1
+    verbs = {"insert": "Added", "update": "Changed", "delete": "Removed"}
+    return [f"{verbs[op]} {_count(n, table + ' row')}" for (op, table), n in counts.items()]
+
+
 def _cables(changes: list[Change], ends: list[Change], names: Names) -> list[str]:
     phrases = []
     moved = {end["before"]["cable_id"] for end in ends if end["op"] == "update"}
@@ -217,23 +279,39 @@ def _cables(changes: list[Change], ends: list[Change], names: Names) -> list[str
             phrases.append(f"Plugged a cable {cable}")
         elif change["op"] == "delete":
             phrases.append(f"Unplugged the cable {cable}")
-        else:
-            changed = [column for column in ("label", "color") if before[column] != after[column]]
+        elif changed := [
+            column for column in ("label", "color") if before[column] != after[column]
+        ]:
             text = " and ".join(f"{column} to {_quoted(after[column])}" for column in changed)
             phrases.append(f"Changed the cable {cable}: {text}")
     phrases += [f"Moved a plug of the cable {names.cable(c)}" for c in sorted(moved)]
     return phrases
 
 
+def _row(change: Change, image: dict[str, Any]) -> tuple[str, str]:
+    """Which row an image is of: its table and primary key (a change's recorded key is the
+    key after it, which an UPDATE of the key makes differ from the key before)."""
+    columns = KEYS.get(change["table"])
+    key = [image[c] for c in columns] if columns else change["key"]
+    return change["table"], json.dumps(key)
+
+
 def net(changes: list[Change]) -> list[Change]:
     """Each row's change over the whole entry (its first `before`, its last `after`), in the
-    order the rows were first touched; rows that ended as they began are left out."""
-    rows: dict[tuple[str, str], Change] = {}
+    order the rows were first touched, followed through changes of its key; rows that ended as
+    they began are left out."""
+    rows: list[Change] = []
+    now: dict[tuple[str, str], int] = {}  # the row a key names at this point of the entry
     for change in changes:
-        row = (change["table"], repr(change["key"]))
-        first = rows[row]["before"] if row in rows else change["before"]
-        rows[row] = {**change, "before": first}
-    kept = [change for change in rows.values() if change["before"] != change["after"]]
+        before, after = change["before"], change["after"]
+        place = now.pop(_row(change, before or after), None)
+        if place is None:
+            rows.append(change)
+            place = len(rows) - 1
+        else:
+            rows[place] = {**change, "before": rows[place]["before"]}
+        now[_row(change, after or before)] = place
+    kept = [{**change} for change in rows if change["before"] != change["after"]]
     for change in kept:
         change["op"] = (
             "insert"
@@ -256,16 +334,63 @@ def summarize(entry: dict[str, Any]) -> str:
     devices, folded_devices = _devices(of("devices"), of("ports"))
     bays, folded_bays = _bays(of("bays"), of("bay_channels"), of("patchbay_points"))
     phrases = [
+        *_rekeyed(changes, names),
         *_ports(of("ports"), names, folded_devices),
         *devices,
         *_cables(of("cables"), of("cable_ends"), names),
         *_channels(of("bay_channels"), names, folded_bays),
         *bays,
         *_points(of("patchbay_points"), names, folded_bays),
+        *_scenes(of("scenes")),
+        *_others([change for change in changes if change["table"] not in KEYS]),
     ]
     text = "; ".join(phrases[:MAX_PHRASES]) or "No change"
     if len(phrases) > MAX_PHRASES:
         text += f"; and {_count(len(phrases) - MAX_PHRASES, 'more change')}"
+    return _headed(entry, text)
+
+
+def _headed(entry: dict[str, Any], text: str) -> str:
     if entry.get("reverts") is not None:
-        text = f"Revert of revision {entry['reverts']}: {text}"
+        return f"Revert of revision {entry['reverts']}: {text}"
     return text
+
+
+# --- Large entries ------------------------------------------------------------------------------
+# What a large entry's rows are called, in the order its summary names them.
+_WORDS = {
+    "bays": "bay",
+    "bay_channels": "channel",
+    "patchbay_points": "point",
+    "devices": "device",
+    "ports": "port",
+    "cables": "cable",
+    "cable_ends": "plug",
+    "scenes": "scene",
+}
+# How each row ended (history.py counts them in SQL), in the order the summary names them:
+# made, deleted and made again with the same key (what an import does), updated, deleted.
+_VERBS = {"added": "Added", "replaced": "Replaced", "changed": "Changed", "removed": "Removed"}
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def summarize_counts(entry: dict[str, Any]) -> str:
+    """One line for an entry too large to read row by row, from how many rows of each table
+    it added, replaced, changed and removed: "Added 20,000 points; removed 12 cables"."""
+    counts = {(table, verb): int(n) for table, verb, n in entry["counts"] or []}
+    tables = [*_WORDS, *sorted({table for table, _ in counts} - set(_WORDS))]
+    phrases: list[str] = []
+    for verb, said in _VERBS.items():
+        # A cable's plugs go with it.
+        listed = [
+            _count(counts[(table, verb)], _WORDS.get(table, table + " row"))
+            for table in tables
+            if (table, verb) in counts
+            and not (table == "cable_ends" and ("cables", verb) in counts)
+        ]
+        if listed:
+            phrases.append(f"{said if not phrases else said.lower()} {_listed(listed)}")
+    return _headed(entry, "; ".join(phrases) or "No change")
