@@ -117,8 +117,8 @@ def _read_head(stream: BinaryIO) -> tuple[int, dict[str, str]] | None:
     return status, headers
 
 
-def _read_body(stream: BinaryIO, status: int, headers: dict[str, str]) -> bytes:
-    if status < 200 or status in (204, 304):
+def _read_body(stream: BinaryIO, status: int, headers: dict[str, str], head: bool = False) -> bytes:
+    if head or status < 200 or status in (204, 304):
         return b""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = b""
@@ -133,12 +133,13 @@ def _read_body(stream: BinaryIO, status: int, headers: dict[str, str]) -> bytes:
     return stream.read()
 
 
-def read_reply(stream: BinaryIO) -> Reply | None:
-    """The next final reply (interim 1xx ones skipped), or None if the connection closed first."""
+def read_reply(stream: BinaryIO, head: bool = False) -> Reply | None:
+    """The next final reply (interim 1xx ones skipped), or None if the connection closed first.
+    The reply to a HEAD (`head`) has no body, whatever its headers say."""
     try:
-        while head := _read_head(stream):
-            status, headers = head
-            body = _read_body(stream, status, headers)
+        while found := _read_head(stream):
+            status, headers = found
+            body = _read_body(stream, status, headers, head)
             if status >= 200:
                 return Reply(status, headers, body)
     except ConnectionResetError:
@@ -152,7 +153,9 @@ def hang_up(sock: socket.socket) -> None:
     sock.close()
 
 
-def exchange(address: tuple[str, int], parts: Sequence[Part], replies: int) -> list[Reply | None]:
+def exchange(
+    address: tuple[str, int], parts: Sequence[Part], replies: int, head: bool = False
+) -> list[Reply | None]:
     """Send the parts (from a thread, so that an early reply is read while a body still goes
     out) and read up to `replies` pipelined replies; a None (closed) ends the list. A request
     that ends in a reset gets no reading at all."""
@@ -166,7 +169,7 @@ def exchange(address: tuple[str, int], parts: Sequence[Part], replies: int) -> l
     got: list[Reply | None] = []
     try:
         while len(got) < replies and (not got or got[-1] is not None):
-            got.append(read_reply(stream))
+            got.append(read_reply(stream, head))
     finally:
         hang_up(sock)
         sender.join(READ_TIMEOUT)
@@ -304,6 +307,10 @@ CSV_HEADER = (
 )
 KEY = "hostile-key"
 NAMED_KEY = "alice-key"
+READ_KEY = "wall-key"  # role read
+PATCH_KEY = "assistant-key"  # role patch
+KEY_MAY_NOT = "This key may not make this change"
+NOT_JSON = "Content-Type must be application/json"
 GARBAGE = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32)  # a TLS hello, say
 
 
@@ -393,7 +400,7 @@ class Studio:
 Check = Callable[[Reply | None, Studio], None]
 
 
-def still_linked(port: str, point: int) -> Check:
+def still_linked(port: str, point: int | None) -> Check:
     def check(reply: Reply | None, studio: Studio) -> None:
         assert studio.scalar("SELECT patchbay_id FROM ports WHERE id = %s", port) == point
 
@@ -438,6 +445,7 @@ class Case:
     max_body: int = SMALL  # the largest acceptable body of a 4xx
     unchanged: bool = False  # the studio must not change, whatever the reply
     logged: str | None = None  # text the server's log must show afterwards
+    head: bool = False  # a HEAD: its replies have no body
     check: Check | None = None
 
 
@@ -1385,6 +1393,53 @@ CASES: list[Any] = [
         "history-revert-from-another-site", post("/history/1/revert", EVIL), 403, detail=CROSS_SITE
     ),
     row("history-revert-huge", post("/history/" + "9" * 30 + "/revert"), 422),
+    row("history-changes-limit-0", get("/history/1/changes?limit=0"), 422),
+    row("history-changes-limit-huge", get("/history/1/changes?limit=" + "9" * 40), 422),
+    row("history-changes-after-negative", get("/history/1/changes?after=-1"), 422),
+    row("history-changes-after-huge", get("/history/1/changes?after=" + "9" * 40), 422),
+    row("history-changes-after-text", get("/history/1/changes?after=abc"), 422),
+    row("history-changes-revision-huge", get("/history/" + "9" * 30 + "/changes"), 422),
+    row(
+        "history-changes-unknown",
+        get("/history/999999999/changes"),
+        404,
+        detail="History entry not found",
+    ),
+    row("history-changes-post", post("/history/1/changes"), 405),
+    # --- HEAD on every GET, and bodies that are not JSON -------------------------------------
+    row("head-state", http("HEAD", "/state"), 200, head=True),
+    row("head-unknown-device", http("HEAD", "/devices/999"), 404, head=True),
+    row("head-with-a-body", http("HEAD", "/state", JSON, body=b"{}"), (200, 400), head=True),
+    row("head-on-a-post-only-path", http("HEAD", "/ports/bulk-link"), 405, head=True),
+    row("head-events", http("HEAD", "/events"), 200, server="events", head=True),
+    row(
+        "json-as-text-plain",
+        post("/devices", "Content-Type: text/plain", body=DEVICE),
+        415,
+        detail=NOT_JSON,
+        unchanged=True,
+    ),
+    row(
+        "json-as-form",
+        post(LINK, FORM, body=js({"patchbay_id": 2})),
+        415,
+        detail=NOT_JSON,
+        unchanged=True,
+    ),
+    row(
+        "json-without-content-type",
+        http("POST", "/patchbay-points", body=POINT),
+        415,
+        detail=NOT_JSON,
+        unchanged=True,
+    ),
+    row(
+        "json-as-xml-chunked",
+        post("/devices", "Content-Type: application/xml", CHUNKED, body=chunked(DEVICE)),
+        415,
+        detail=NOT_JSON,
+        unchanged=True,
+    ),
     row(
         "import-surrogate",
         post(
@@ -1519,6 +1574,53 @@ CASES: list[Any] = [
         check=still_linked(LINKED, 1),
     ),
     row("keyed-health-is-public", get("/health"), 200, server="keyed"),
+    row("keyed-start-page-is-public", get("/"), 200, server="keyed"),
+    # --- Roles on keys: refused before anything else is looked at, and nothing changes ---------
+    *(
+        row(
+            f"role-{name}",
+            build,
+            403,
+            detail=KEY_MAY_NOT,
+            server="keyed",
+            unchanged=True,
+            logged="may not",
+        )
+        for name, build in (
+            ("read-unlink", post(UNLINK, f"X-API-Key: {READ_KEY}")),
+            ("read-device", post("/devices", f"X-API-Key: {READ_KEY}", body=DEVICE)),
+            ("read-broken-json", post("/devices", f"X-API-Key: {READ_KEY}", body=b'{"na')),
+            ("read-form", post("/devices", f"X-API-Key: {READ_KEY}", FORM, body=b"name=x")),
+            ("read-huge-body", post("/devices", f"X-API-Key: {READ_KEY}", body=HUGE_DEVICE)),
+            ("read-no-such-path", post("/nothing/here", f"X-API-Key: {READ_KEY}", body=b"{}")),
+            ("patch-device", post("/devices", f"X-API-Key: {PATCH_KEY}", body=DEVICE)),
+            ("patch-delete-bay", delete("/bays/1", f"X-API-Key: {PATCH_KEY}")),
+            ("patch-revert", post("/history/1/revert", f"X-API-Key: {PATCH_KEY}")),
+            (
+                "patch-import-dry-run",
+                post("/import", f"X-API-Key: {PATCH_KEY}", body=js({"format": "pepper-studio"})),
+            ),
+            (
+                "patch-slots",
+                http("PUT", "/bays/1/channels/1", JSON, f"X-API-Key: {PATCH_KEY}", body=b"{}"),
+            ),
+        )
+    ),
+    row("role-read-reads", get("/state", f"X-API-Key: {READ_KEY}"), 200, server="keyed"),
+    row(
+        "role-patch-unlinks",
+        post(UNLINK, f"X-API-Key: {PATCH_KEY}"),
+        200,
+        server="keyed",
+        check=still_linked(LINKED, None),
+    ),
+    row(
+        "role-whoami-read",
+        get("/whoami", f"X-API-Key: {READ_KEY}"),
+        200,
+        server="keyed",
+    ),
+    row("role-whoami-no-key", get("/whoami"), 401, detail=UNAUTHORIZED, server="keyed"),
 ]
 
 
@@ -1592,7 +1694,13 @@ def keyed_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
         database_url,
         tmp_path_factory.mktemp("hostile") / "keyed.log",
         API_KEY=KEY,
-        API_KEYS=json.dumps({"alice": NAMED_KEY}),
+        API_KEYS=json.dumps(
+            {
+                "alice": NAMED_KEY,
+                "wall": {"key": READ_KEY, "role": "read"},
+                "assistant": {"key": PATCH_KEY, "role": "patch"},
+            }
+        ),
         SSE_KEEPALIVE_SECONDS="0.2",
     )
     yield target
@@ -1643,6 +1751,9 @@ def check_reply(case: Case, reply: Reply | None, expected: frozenset[int]) -> No
     assert status in expected, f"expected {sorted(expected)}, got {shown}"
     if reply is None:
         assert case.wire, "closed without a reply"
+        return
+    if case.head:
+        assert reply.body == b"", "a reply to HEAD with a body"
         return
     if reply.status < 400:
         return
@@ -1721,7 +1832,9 @@ def test_hostile_request(
         if reply is not None and reply.status == 200:
             assert case.stream in reply.body, f"the stream sent no {case.stream!r}"
     else:
-        replies = exchange(target.address, case.build(target.host), replies=1 + len(case.then))
+        replies = exchange(
+            target.address, case.build(target.host), replies=1 + len(case.then), head=case.head
+        )
     tally.record(replies)
     # Replies that never came (the connection closed) count as closed.
     padded_replies = replies + [None] * (1 + len(case.then) - len(replies))
