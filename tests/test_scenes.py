@@ -105,6 +105,7 @@ def test_a_scene_holds_the_whole_patch(client: TestClient, studio: dict[str, Any
         "revision": sheet(client, scene)["revision"],
         "steps": [],
         "missing": NOTHING_MISSING,
+        "findings": [],
     }
 
 
@@ -456,3 +457,79 @@ def test_an_apply_that_fails_half_way_changes_nothing(
     after = client.get("/state")
     assert (after.headers["etag"], after.json()) == (state.headers["etag"], state.json())
     assert client.get(f"/scenes/{scene['id']}/diff").json() == sheet_before
+
+
+# --- Patch safety (SPEC E3) --------------------------------------------------------------------
+@pytest.fixture
+def risky_scene(client: TestClient, db: Db) -> dict[str, Any]:
+    """A scene with a ribbon mic patched into a phantom-powered input, and the studio without
+    that cable."""
+    bay = client.post("/bays", json={"name": "Bay A", "channels": 2, "mode": "thru"}).json()
+    top, bottom = bay["channels"][0]["top_point_id"], bay["channels"][1]["bottom_point_id"]
+    ribbon = make_device(
+        client, name="Ribbon mic", ports=[{"label": "OUT", "type": "Output", "patchbay_id": top}]
+    )["ports"][0]["id"]
+    preamp = make_device(
+        client, name="Desk", ports=[{"label": "MIC 3", "type": "Input", "patchbay_id": bottom}]
+    )["ports"][0]["id"]
+    client.patch(f"/ports/{ribbon}/electrical", json={"phantom_safe": False})
+    client.patch(f"/ports/{preamp}/electrical", json={"phantom": True})
+    cable = client.post("/cables", json={"points": [top, bottom]}).json()
+    scene = save(client, "Ribbon on the preamp")
+    client.delete(f"/cables/{cable['id']}")
+    danger = {
+        "check": "phantom",
+        "severity": "danger",
+        "port_ids": [ribbon, preamp],
+        "point_ids": sorted([top, bottom]),
+        "text": "+48 V from Desk MIC 3 reaches Ribbon mic OUT through Bay A 1T",
+    }
+    return {"scene": scene, "danger": danger, "cable": cable}
+
+
+def test_the_diff_shows_the_findings_after_the_apply(
+    client: TestClient, risky_scene: dict[str, Any]
+) -> None:
+    body = sheet(client, risky_scene["scene"])
+    assert [step["action"] for step in body["steps"]] == ["plug"]
+    assert body["findings"] == [risky_scene["danger"]]
+    assert client.get("/checks").json()["findings"] == []
+
+
+def test_an_apply_that_would_put_equipment_at_risk_is_refused(
+    client: TestClient, db: Db, risky_scene: dict[str, Any]
+) -> None:
+    state = client.get("/state").json()
+    refused = apply(client, risky_scene["scene"])
+    assert (refused.status_code, refused.json()) == (
+        409,
+        {"detail": "Scene would put equipment at risk", "findings": [risky_scene["danger"]]},
+    )
+    assert client.get("/state").json() == state
+    accepted = apply(client, risky_scene["scene"], accept_risk="true")
+    assert accepted.status_code == 200, accepted.text
+    assert client.get("/cables").json()[0]["points"] == risky_scene["cable"]["points"]
+    assert client.get("/checks").json()["findings"] == [risky_scene["danger"]]
+
+
+def test_a_danger_there_already_does_not_refuse_the_apply(
+    client: TestClient, risky_scene: dict[str, Any]
+) -> None:
+    client.post("/cables", json={"points": risky_scene["cable"]["points"], "label": "again"})
+    # The scene's sheet only relabels the cable: the danger is there before and after.
+    assert sheet(client, risky_scene["scene"])["findings"] == [risky_scene["danger"]]
+    assert apply(client, risky_scene["scene"]).status_code == 200
+
+
+def test_a_port_the_scene_links_back_is_judged_where_it_goes(
+    client: TestClient, risky_scene: dict[str, Any]
+) -> None:
+    """The ribbon mic unplugged from the bay at the rear instead: the scene links it back."""
+    ribbon = risky_scene["danger"]["port_ids"][0]
+    client.post("/cables", json={"points": risky_scene["cable"]["points"]})
+    client.post(f"/ports/{ribbon}/unlink")
+    assert client.get("/checks").json()["findings"] == []
+    body = sheet(client, risky_scene["scene"])
+    assert [step["action"] for step in body["steps"]] == ["link"]
+    assert body["findings"] == [risky_scene["danger"]]
+    assert apply(client, risky_scene["scene"]).status_code == 409

@@ -1,12 +1,14 @@
 """Signal flow (SPEC D3): nets of points joined by cables and made normals; routes from every
 output to every input of a net; conflicts where outputs meet."""
 
+import json
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.schemas.signal_flow import PortSignal, SignalFlow
+from app.services import signal_flow
 from tests.helpers import Db, add_points, make_device, shaped
 
 # Which plugs keep a channel's top and bottom joined, mode by mode (SPEC D1's table).
@@ -72,6 +74,7 @@ def cable(client: TestClient, a: int, b: int) -> None:
 
 
 def port(client: TestClient, name: str, kind: str, point: int | None) -> str:
+    """A device with one port, labelled by its type."""
     device = make_device(
         client, name=name, ports=[{"label": kind.upper(), "type": kind, "patchbay_id": point}]
     )
@@ -221,3 +224,50 @@ def test_signal_flow_has_the_state_etag(committing_client: TestClient) -> None:
     )
     assert changed.status_code == 200
     assert changed.headers["etag"] != response.headers["etag"]
+
+
+def mixed_studio(client: TestClient, db: Db) -> dict[str, list[int]]:
+    """Two nets with several outputs and inputs each (a ring through parallel channels, and a
+    half-normalled channel with a cable out of its top), a port on no point, a loose net."""
+    (t1, b1), (t2, b2), (t3, b3) = bay(client, "Mult", 3, "parallel")
+    cable(client, b1, t2)
+    cable(client, b2, t3)
+    cable(client, b3, t1)
+    ring = [t1, b1, t2, b2, t3, b3]
+    for n, point in enumerate(ring):
+        port(client, f"Ring {n}", "Output" if n % 3 == 0 else "Input", point)
+    [(top, bottom)] = bay(client, "Bay A", 1)
+    [spare, loose] = add_points(db, 2, prefix="Spare ")
+    cable(client, top, spare)
+    port(client, "Synth", "Output", top)
+    port(client, "Desk", "Input", bottom)
+    port(client, "Rec", "Input", spare)
+    port(client, "Loose", "Input", loose)
+    port(client, "Nowhere", "Output", None)
+    return {"ring": sorted(ring), "bay_a": sorted([top, bottom, spare])}
+
+
+def test_a_ports_signal_is_its_routes_of_the_whole_flow(client: TestClient, db: Db) -> None:
+    mixed_studio(client, db)
+    routes = flow(client)["routes"]
+    assert len(routes) == 10
+    for device in client.get("/state").json()["devices"]:
+        for each in device["ports"]:
+            signal = client.get(f"/ports/{each['id']}/signal")
+            assert shaped(signal, PortSignal) == {
+                "port_id": each["id"],
+                "feeds": [r for r in routes if r["from_port_id"] == each["id"]],
+                "fed_by": [r for r in routes if r["to_port_id"] == each["id"]],
+            }
+
+
+def test_a_ports_signal_reads_only_its_own_net(client: TestClient, db: Db) -> None:
+    """Issue 20: a port's signal cost the whole studio's routes (4.7 s on a 768-point net)."""
+    nets = mixed_studio(client, db)
+    desk = next(d for d in client.get("/state").json()["devices"] if d["name"] == "Desk")
+    _, snapshot = signal_flow.read_region(db.conn, ports=[desk["ports"][0]["id"]])
+    read = json.loads(snapshot)
+    assert sorted(read["region"]) == nets["bay_a"]
+    assert sorted(point for _, _, point, *_ in read["ports"]) == nets["bay_a"]
+    assert [(a, b) for _, a, b in read["cables"]] == [(nets["bay_a"][0], nets["bay_a"][2])]
+    assert len(read["channels"]) == 1

@@ -52,5 +52,8 @@ def describe_roles(app: FastAPI) -> None:
         [role] = {needed(method, context.path_format or "") for method in route.methods or ()}
         route.openapi_extra = {**(route.openapi_extra or {}), "x-role": role.value}
         note = f"Needs a key whose role is `{role.value}`"
-        note += " or above." if role is not Role.ADMIN else "."
-        route.description = f"{route.description}\n\n{note} (Only when `API_KEYS` give roles.)"
+        note += " or above" if role is not Role.ADMIN else ""
+        note += " (when `API_KEYS` give keys roles)."
+        # The routers, and so their routes, are shared by every app made in one process.
+        if not route.description.endswith(note):
+            route.description = f"{route.description}\n\n{note}"

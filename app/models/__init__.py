@@ -1,6 +1,7 @@
 from app.models.bay import Bay, BayChannel, NormallingMode
 from app.models.cable import Cable, CableEnd
 from app.models.device import Device
+from app.models.electrical import Level, PortElectrical
 from app.models.history import HistoryChange, HistoryEntry
 from app.models.patchbay_point import PatchbayPoint
 from app.models.port import Port, PortType
@@ -15,9 +16,11 @@ __all__ = [
     "Device",
     "HistoryChange",
     "HistoryEntry",
+    "Level",
     "NormallingMode",
     "PatchbayPoint",
     "Port",
+    "PortElectrical",
     "PortType",
     "Scene",
     "StateRevision",

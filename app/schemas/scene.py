@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.json_schema import SkipJsonSchema
 
 from app.models.bay import NormallingMode
+from app.schemas.checks import Finding
 from app.schemas.common import DbInt, Description, Name, PatchModel, StoredText, left_out
 
 
@@ -164,6 +165,7 @@ _SHEET_EXAMPLE: dict[str, JsonValue] = {
         },
     ],
     "missing": {"ports": [], "points": [], "bays": []},
+    "findings": [],
 }
 
 
@@ -173,6 +175,9 @@ class PatchSheet(BaseModel):
     revision: int = Field(description="The state revision the sheet was worked out from.")
     steps: list[Step] = Field(description="In the order a person works; empty: nothing to do.")
     missing: Missing = Field(description="What the scene refers to that no longer exists.")
+    findings: list[Finding] = Field(
+        description="The findings of the studio as the apply would leave it (see GET /checks)."
+    )
 
 
 class Applied(BaseModel):

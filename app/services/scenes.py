@@ -36,9 +36,11 @@ from app.db.params import given_or_kept
 from app.db.shapes import IMMEDIATE, PATCH, REVISION, SCENE, SCENE_ROWS, body, found, returned
 from app.models import Scene
 from app.schemas.scene import SceneCreate, SceneUpdate
+from app.services import checks
 from app.services.bays import set_each_mode
 from app.services.cables import NewCable, insert_cables, relabel, unplug
 from app.services.locks import lock_patch, relink
+from app.services.signal_flow import patch_json
 
 _PATCH: ColumnElement[Any] = literal_column(PATCH)
 _CREATED = (
@@ -62,9 +64,13 @@ _UPDATE = (
     .returning(returned(SCENE))
 )
 _DELETE = delete(SCENE_ROWS).where(s_.id == bindparam("scene_id")).returning(returned(SCENE))
-# The scene's content and the studio it is compared with, with names for the sheet's text
-# (PostgreSQL builds it as JSON, in one snapshot).
-SNAPSHOT = text("""
+# The ports the scene links (some may be unwired now), for the patch its checks judge.
+_LINKED = (
+    "SELECT l->>'port_id' FROM scenes s, json_array_elements(s.content->'links') l WHERE s.id = :id"
+)
+# The scene's content and the studio it is compared with, with names for the sheet's text and
+# the patch its checks judge (PostgreSQL builds it as JSON, in one snapshot).
+SNAPSHOT = text(f"""
     SELECT revision, json_build_object(
         'scene', (SELECT s.content FROM scenes s WHERE s.id = :id),
         'ports', (SELECT coalesce(json_agg(json_build_array(p.id, d.name, p.label, p.patchbay_id)
@@ -79,7 +85,8 @@ SNAPSHOT = text("""
                                                             k.label, k.color) ORDER BY k.id), '[]')
                      FROM cables k
                      JOIN cable_ends a ON a.cable_id = k.id AND a.end_number = 1
-                     JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2)
+                     JOIN cable_ends b ON b.cable_id = k.id AND b.end_number = 2),
+        'safety', {patch_json(region=False, detailed=True, unwired=_LINKED)}
     )::text
       FROM state_revision
 """)
@@ -275,11 +282,17 @@ def read_snapshot(conn: Connection, *, scene_id: int) -> tuple[int, str]:
 
 
 def sheet(revision: int, snapshot: str) -> dict[str, Any]:
-    """The patch sheet of a SNAPSHOT row: {"revision", "steps", "missing"}."""
+    """The patch sheet of a SNAPSHOT row: {"revision", "steps", "missing", "findings"}, the
+    findings those of the studio as the apply would leave it."""
     parsed = json.loads(snapshot)
     if parsed["scene"] is None:
         raise NotFound(SCENE_NOT_FOUND)
-    return {"revision": revision, **patch_sheet(parsed)}
+    planned = patch_sheet(parsed)
+    return {
+        "revision": revision,
+        **planned,
+        "findings": checks.after(parsed["safety"], planned["steps"]),
+    }
 
 
 # --- Applying a scene ---------------------------------------------------------------------------
@@ -293,9 +306,12 @@ def apply_scene(
     scene_id: int,
     matches: Callable[[int], bool],
     skip_missing: bool,
+    accept_risk: bool = False,
 ) -> dict[str, Any]:
     """Carry out the scene's patch sheet in this transaction. `matches(revision)` says whether
-    the client's If-Match names the current revision (412 otherwise, before anything else)."""
+    the client's If-Match names the current revision (412 otherwise, before anything else).
+    An apply that would leave a danger finding that is not there now is 409, unless
+    `accept_risk`."""
     if not matches(_current_revision(conn)):
         raise PreconditionFailed(STATE_CHANGED)
     lock_patch(conn)
@@ -309,9 +325,18 @@ def apply_scene(
     planned = patch_sheet(snapshot)
     if any(planned["missing"].values()) and not skip_missing:
         raise Conflict(SCENE_MISSING_ITEMS, missing=planned["missing"])
+    if not accept_risk:
+        _refuse_risk(snapshot["safety"], planned["steps"])
     _carry_out(conn, planned["steps"])
     conn.execute(IMMEDIATE)
     return {"revision": _current_revision(conn), "steps": planned["steps"]}
+
+
+def _refuse_risk(safety: dict[str, Any], steps: list[Step]) -> None:
+    found = checks.new(checks.judged(safety), checks.after(safety, steps))
+    risky = [finding for finding in found if finding["severity"] == "danger"]
+    if risky:
+        raise Conflict(checks.SCENE_AT_RISK, findings=risky)
 
 
 def _carry_out(conn: Connection, steps: list[dict[str, Any]]) -> None:

@@ -105,6 +105,7 @@ def diff_scene(scene_id: SceneIdPath, db: DatabaseDep) -> Response:
     Each step names things by name in `text`. Empty `steps`: the studio matches the scene.
 
     What the scene refers to that no longer exists is listed in `missing` and gets no step.
+    `findings` are those of `GET /checks` for the studio as the apply would leave it.
     Send `revision` back as `If-Match: W/"<revision>"` when applying it.
     """
     with db.connection() as conn:
@@ -132,6 +133,12 @@ def apply_scene(
     skip_missing: Annotated[
         bool, Query(description="Apply what can be applied when the scene names missing items.")
     ] = False,
+    accept_risk: Annotated[
+        bool,
+        Query(
+            description="Apply even when the scene would put equipment at risk (see `findings`)."
+        ),
+    ] = False,
 ) -> Response:
     """Carry out the whole patch sheet in one transaction, so that the patch is the scene's:
     its cables exactly (others are unplugged), its ports on their points (ports made since
@@ -139,7 +146,9 @@ def apply_scene(
     modes. One revision, one event.
 
     412 `State changed since the diff` when `If-Match` names an older revision (checked
-    first); 409 `Scene refers to missing items` unless `skip_missing=true`.
+    first); 409 `Scene refers to missing items` unless `skip_missing=true`; 409 `Scene would
+    put equipment at risk`, with the `danger` findings the apply would add in `findings`,
+    unless `accept_risk=true` (nothing changes on any 4xx).
     """
 
     def matches(revision: int) -> bool:
@@ -147,6 +156,10 @@ def apply_scene(
 
     with db.transaction() as conn:
         answer = service.apply_scene(
-            conn, scene_id=scene_id, matches=matches, skip_missing=skip_missing
+            conn,
+            scene_id=scene_id,
+            matches=matches,
+            skip_missing=skip_missing,
+            accept_risk=accept_risk,
         )
     return json_response(answer)

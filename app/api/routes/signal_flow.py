@@ -45,9 +45,10 @@ def _flow(snapshot: str) -> bytes:
 )
 def get_port_signal(port_id: PortIdPath, db: DatabaseDep) -> Response:
     """The routes of `GET /signal-flow` that start (`feeds`) or end (`fed_by`) at this port:
-    "what feeds this input right now?"."""
+    "what feeds this input right now?". Only the port's own net is read and worked out, so the
+    answer costs what that net costs, whatever the size of the studio."""
     with db.connection() as conn:
-        _, snapshot = service.read_snapshot(conn, port_id=port_id)
+        _, snapshot = service.read_region(conn, ports=[port_id])
     answer = service.port_signal(json.loads(snapshot), port_id)
     if answer is None:
         raise NotFound(PORT_NOT_FOUND)
