@@ -30,6 +30,7 @@ from app.api.deps import get_database
 from app.core.config import Settings
 from app.db.session import Database, hold_studio
 from app.main import create_app
+from app.services import checks
 from scripts.embedded_db import ensure_database, start_server, with_database
 from scripts.serve import UVICORN_OPTIONS
 from tests.helpers import STUDIO_TABLES, Db, wait_until_up
@@ -167,8 +168,13 @@ class SharedTransaction(Database):
 
 
 @pytest.fixture
-def db(app: FastAPI, app_client: TestClient, engine: Engine) -> Iterator[Db]:
-    """SQL inside the test's transaction, which the `client` shares and which is rolled back."""
+def db(
+    app: FastAPI, app_client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Db]:
+    """SQL inside the test's transaction, which the `client` shares and which is rolled back.
+    It never commits, so the state revision does not move with what it changes: what the app
+    keeps by revision (the studio's findings) is kept by nothing here."""
+    monkeypatch.setattr(checks, "LATEST", checks.Latest(keep=False))
     with engine.connect() as conn:
         conn.begin()
         shared = SharedTransaction(conn)

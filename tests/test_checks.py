@@ -400,16 +400,26 @@ def test_an_unplug_then_a_plug_into_the_same_jack(
     assert (twice.status_code, twice.json()) == (404, {"detail": "Cable not found"})
 
 
-def test_only_the_nets_the_steps_touch_are_judged(
-    client: TestClient, db: Db, ribbon_session: dict[str, Any]
+@pytest.mark.parametrize("checked_first", [True, False])
+def test_the_findings_are_the_whole_studios_and_new_the_steps_own(
+    client: TestClient, db: Db, ribbon_session: dict[str, Any], checked_first: bool
 ) -> None:
+    """A conflict elsewhere stays in `findings` (the studio as the steps would leave it), and
+    only what the steps bring is `new`: whether the studio's findings at this revision were
+    judged already (a GET /checks first) or the preview judges the whole studio itself."""
     s = ribbon_session
     a, b, _ = joined_points(client, db, "cable")
     port(client, "Synth", "OUT", "Output", a)
     port(client, "Drums", "OUT", "Output", b)
-    assert [f["check"] for f in findings(client)] == ["conflict"]
+    if checked_first:
+        assert [f["check"] for f in findings(client)] == ["conflict"]
     body = previewed(client, {"action": "plug", "points": [s["t1"], s["b2"]]})
-    assert [f["check"] for f in body["findings"]] == ["phantom"]
+    assert [f["check"] for f in body["findings"]] == ["phantom", "conflict"]
+    assert [f["check"] for f in body["new"]] == ["phantom"]
+    assert (
+        body["findings"]
+        == previewed(client, {"action": "plug", "points": [s["t1"], s["b2"]]})["findings"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -472,3 +482,37 @@ def test_a_channel_the_bay_does_not_have_is_422(
         ["body", "steps", 1, "channel"],
         "the bay has channels 1 to 2",
     )
+
+
+def test_a_preview_answers_for_the_studio_as_it_is_now(committing_client: TestClient) -> None:
+    """The studio's findings are judged once per revision: a preview after a change (by
+    anyone) is judged on the patch as it is then, never on findings of an older revision."""
+    client = committing_client
+    assert client.post("/bays", json={"name": "Bay A", "channels": 3}).status_code == 201
+    for name, label, kind, point in [
+        ("Synth", "OUT", "Output", 1),  # 1T and 1B are normalled: one net, two outputs
+        ("Drums", "OUT", "Output", 2),
+        ("Ribbon", "OUT", "Output", 5),
+        ("Desk", "MIC 1", "Input", 4),
+    ]:
+        ports = [{"label": label, "type": kind, "patchbay_id": point}]
+        made = client.post("/devices", json={"name": name, "type": "Gear", "ports": ports})
+        assert made.status_code == 201, made.text
+    values = {"dev-3-port-1": {"phantom_safe": False}, "dev-4-port-1": {"phantom": True}}
+    for port_id, body in values.items():
+        assert client.patch(f"/ports/{port_id}/electrical", json=body).status_code == 200
+    plug = {"steps": [{"action": "plug", "points": [5, 4]}]}
+
+    def checks_of(body: dict[str, Any], key: str) -> list[str]:
+        return [finding["check"] for finding in body[key]]
+
+    for _ in range(2):  # judged by the preview itself, then as GET /checks left it
+        body = client.post("/checks/preview", json=plug).json()
+        assert checks_of(body, "findings") == ["phantom", "conflict"]
+        assert checks_of(body, "new") == ["phantom"]
+        assert [f["check"] for f in client.get("/checks").json()["findings"]] == ["conflict"]
+    assert client.post("/ports/dev-2-port-1/unlink").status_code == 200
+    body = client.post("/checks/preview", json=plug).json()
+    assert checks_of(body, "findings") == ["phantom"]
+    assert client.get("/checks").json()["findings"] == []
+    assert checks_of(client.post("/checks/preview", json=plug).json(), "findings") == ["phantom"]

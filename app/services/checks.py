@@ -4,10 +4,13 @@ would leave it, or as some steps a person is about to take would leave it.
 The nets come from app/services/signal_flow.py (the one place that works them out); this
 module judges them. A preview reads only the nets its steps touch (a region: see
 `signal_flow.read_region`), carries the steps out on that copy, checking each as its endpoint
-would, and judges the nets before and after.
+would, and judges those nets before and after; the findings of the rest of the studio are
+those of the studio at the same revision, judged once per revision (`Latest`). When they are
+not at hand, the preview reads and judges the whole studio instead.
 """
 
 import json
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,7 +28,15 @@ from app.core.errors import (
     no_such_channel,
 )
 from app.models.electrical import Level
-from app.services.signal_flow import BREAKS, DETAILED, Patch, Port, point_of, read_region
+from app.services.signal_flow import (
+    BREAKS,
+    DETAILED,
+    DETAILED_KNOWN,
+    Patch,
+    Port,
+    point_of,
+    read_region,
+)
 
 # The message of a scene's apply refused for a finding (SPEC E3). Messages live in
 # app/core/errors.py, which is not this change's to edit: it moves there with the next change.
@@ -147,11 +158,14 @@ class Judge:
                 self.add("silenced", "notice", [target], net, text)
 
 
-def _order(port: Port) -> int:
+def _order(port: Port) -> tuple[int, int]:
     return port.order
 
 
-def _rank(finding: Finding, order: dict[str, int]) -> tuple[Any, ...]:
+Order = dict[str, tuple[int, int]]  # each port of some findings: its place in /state order
+
+
+def _rank(finding: Finding, order: Order) -> tuple[Any, ...]:
     ports = [order[port_id] for port_id in finding["port_ids"]]
     return (SEVERITY[finding["severity"]], finding["check"], ports, finding["point_ids"])
 
@@ -164,6 +178,38 @@ def identity(finding: Finding) -> tuple[str, tuple[str, ...]]:
 
 def judged(snapshot: dict[str, Any]) -> list[Finding]:
     return Judge(Patch(snapshot)).findings()
+
+
+class Latest:
+    """The findings of the whole studio at the newest revision this process judged it (for
+    `GET /checks` or a preview), with the places of their ports. Kept by the revision read in
+    the same snapshot as the patch they judge, so whatever uses them answers for the studio as
+    it was at that revision, and at no other: a newer revision finds nothing here."""
+
+    def __init__(self, *, keep: bool = True) -> None:
+        self._lock = threading.Lock()
+        self._kept: tuple[int, list[Finding], Order] | None = None
+        # Off where the revision does not follow the data: the tests' shared transaction,
+        # which never commits.
+        self._keep = keep
+
+    def get(self, revision: int) -> tuple[list[Finding], Order] | None:
+        with self._lock:
+            kept = self._kept
+        return (kept[1], kept[2]) if kept is not None and kept[0] == revision else None
+
+    def judge(self, revision: int, snapshot: dict[str, Any]) -> list[Finding]:
+        """The findings of the whole studio's snapshot, kept for its revision."""
+        patch = Patch(snapshot)
+        found = Judge(patch).findings()
+        order = {port_id: port.order for port_id, port in patch.ports.items()}
+        with self._lock:
+            if self._keep and (self._kept is None or self._kept[0] <= revision):
+                self._kept = (revision, found, order)
+        return found
+
+
+LATEST = Latest()
 
 
 def new(before: Iterable[Finding], after: Iterable[Finding]) -> list[Finding]:
@@ -257,13 +303,14 @@ def read_checks(conn: Connection) -> tuple[int, tuple[int, str]]:
 
 def findings_body(read: tuple[int, str]) -> dict[str, Any]:
     revision, snapshot = read
-    return {"revision": revision, "findings": judged(json.loads(snapshot))}
+    return {"revision": revision, "findings": LATEST.judge(revision, json.loads(snapshot))}
 
 
 def read_preview(conn: Connection, *, steps: list[Step]) -> tuple[int, str]:
-    """The nets the steps touch: the points they plug and link to, the cables they unplug
-    (their ends), the ports they move, the channels whose mode they set."""
-    return read_region(
+    """The nets the steps touch (the points they plug and link to, the cables they unplug,
+    the ports they move, the channels whose mode they set), or the whole studio when its
+    findings at that revision are not at hand (`preview` tells which it got)."""
+    revision, region = read_region(
         conn,
         points=[p for s in steps for p in s.get("points", ()) if s["action"] == "plug"]
         + [s["patchbay_id"] for s in steps if s["action"] == "link"],
@@ -271,13 +318,37 @@ def read_preview(conn: Connection, *, steps: list[Step]) -> tuple[int, str]:
         ports=[s["port_id"] for s in steps if s["action"] in ("link", "unlink")],
         channels=[(s["bay_id"], s["channel"]) for s in steps if s["action"] == "set-mode"],
     )
+    if LATEST.get(revision) is not None:
+        return revision, region
+    revision, whole = conn.execute(DETAILED_KNOWN, _named(steps)).one()
+    return int(revision), str(whole)
+
+
+def _named(steps: list[Step]) -> dict[str, list[Any]]:
+    """What of the steps' ports, points and bays `known` looks up."""
+    return {
+        "ports": [s["port_id"] for s in steps if "port_id" in s],
+        "points": [p for s in steps for p in s.get("points", ())]
+        + [s["patchbay_id"] for s in steps if s["action"] == "link"],
+        "bays": [s["bay_id"] for s in steps if s["action"] == "set-mode"],
+    }
 
 
 def preview(revision: int, snapshot: str, steps: list[Step]) -> dict[str, Any]:
-    """The findings of the nets the steps touch as they would leave them, and those of them
-    that are not there now (404/409/422 for a step its endpoint would refuse)."""
+    """The findings of the studio as the steps would leave it, and those of them that are not
+    there now (404/409/422 for a step its endpoint would refuse). Only the nets the steps
+    touch are judged, when the studio's findings at this revision are at hand."""
     parsed = json.loads(snapshot)
     patch = Patch(parsed)
     carry_out(patch, steps, parsed["known"])
     found = Judge(patch).findings()
-    return {"revision": revision, "findings": found, "new": new(judged(parsed), found)}
+    latest = LATEST.get(revision) if patch.region is not None else None
+    if latest is None:  # the whole studio was read
+        before = LATEST.judge(revision, json.loads(snapshot))
+        return {"revision": revision, "findings": found, "new": new(before, found)}
+    now, order = latest
+    touched = patch.region or set()
+    kept = [finding for finding in now if touched.isdisjoint(finding["point_ids"])]
+    order = {**order, **{port_id: port.order for port_id, port in patch.ports.items()}}
+    findings = sorted(kept + found, key=lambda finding: _rank(finding, order))
+    return {"revision": revision, "findings": findings, "new": new(judged(parsed), found)}

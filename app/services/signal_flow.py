@@ -97,20 +97,21 @@ _REGION = f"""
         SELECT id FROM net UNION SELECT other.id FROM net JOIN {_PARTNER} ON me.id = net.id
     )
 """
-_PORTS_COMPACT = "json_build_array(p.id, p.type, p.patchbay_id)"
-_PORTS_DETAILED = """json_build_array(p.id, p.type, p.patchbay_id, p.device_id,
+_PORTS_COMPACT = "json_build_array(p.id, p.type, p.patchbay_id, p.device_id, p.position)"
+_PORTS_DETAILED = """json_build_array(p.id, p.type, p.patchbay_id, p.device_id, p.position,
     d.name || ' ' || p.label, e.level, coalesce(e.phantom, false), coalesce(e.phantom_safe, true))"""
 _PORTS_JOINED = """ports p JOIN devices d ON d.id = p.device_id
     LEFT JOIN port_electrical e ON e.port_id = p.id"""
 
 
-def patch_json(*, region: bool, detailed: bool, unwired: str = "") -> str:
+def patch_json(*, region: bool, detailed: bool, unwired: str = "", known: bool = False) -> str:
     """The patch as a JSON object (SQL): `channels` [bay, number, mode, top, bottom (, region:
     top plugged, bottom plugged)], `cables` [id, a, b] by id, `ports` (not `Other`) in /state order
-    ([id, type, point], detailed: + device, name, level, phantom, phantom_safe), detailed:
-    `names` of the points; with `region`, only the region's (after `_REGION`), its points in
-    `region` and what exists of the items named in `known`. The whole patch's ports are those
-    wired to a point, and those that `unwired` (SQL: ids) names."""
+    ([id, type, point, device, position], detailed: + name, level, phantom, phantom_safe),
+    detailed: `names` of the points; with `region`, only the region's (after `_REGION`) and its
+    points in `region`; with `known` (a region always), what exists of the items a request
+    names. The whole patch's ports are those wired to a point, and those that `unwired` (SQL:
+    ids) names."""
     inside = "IN (SELECT id FROM {})".format
     where_channel = f"top.id {inside('net')} OR bottom.id {inside('net')}" if region else "true"
     where_cable = f"a.point_id {inside('net')}" if region else "true"
@@ -142,10 +143,13 @@ def patch_json(*, region: bool, detailed: bool, unwired: str = "") -> str:
             FROM patchbay_points pp WHERE {where_point})"""
     if region:
         fields["region"] = "(SELECT json_agg(id) FROM net)"
+    if region or known:
         fields["known"] = _KNOWN
     return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
 
 
+# The ports a request names, which steps may link though they hold no point now.
+_NAMED_PORTS = "SELECT unnest(CAST(:ports AS text[]))"
 # What exists of the ports, points and bays (with their channel numbers) a request names.
 _KNOWN = """json_build_object(
     'ports', (SELECT coalesce(json_agg(p.id), '[]') FROM ports p
@@ -158,16 +162,22 @@ _KNOWN = """json_build_object(
                FROM bays b WHERE b.id = ANY(CAST(:bays AS integer[]))))"""
 
 
-def _statement(*, region: bool, detailed: bool) -> TextClause:
+def _statement(*, region: bool, detailed: bool, known: bool = False) -> TextClause:
     # SQL text: PostgreSQL builds the JSON, and walks the region, in one snapshot.
     with_region = _REGION if region else ""
     return text(f"""{with_region}
-        SELECT revision, {patch_json(region=region, detailed=detailed)}::text
+        SELECT revision, {
+        patch_json(
+            region=region, detailed=detailed, known=known, unwired=_NAMED_PORTS if known else ""
+        )
+    }::text
           FROM state_revision""")
 
 
 SNAPSHOT = _statement(region=False, detailed=False)
 DETAILED = _statement(region=False, detailed=True)
+# The whole patch, and what exists of the items a request names.
+DETAILED_KNOWN = _statement(region=False, detailed=True, known=True)
 REGION = _statement(region=True, detailed=True)
 
 
@@ -203,7 +213,7 @@ class Port:
     id: str
     type: str
     point: int | None
-    order: int  # place in /state order
+    order: tuple[int, int]  # (device, position): /state order, whatever part of it was read
     device: int = 0
     name: str = ""
     level: str | None = None
@@ -215,12 +225,12 @@ class Port:
         self.output = self.type == PortType.OUTPUT
 
 
-def _port(row: list[Any], order: int) -> Port:
+def _port(row: list[Any]) -> Port:
     """A row of `ports`, compact or detailed (see `patch_json`)."""
-    port_id, port_type, point, *details = row
-    port = Port(port_id, port_type, point, order)
+    port_id, port_type, point, device, position, *details = row
+    port = Port(port_id, port_type, point, (device, position), device)
     if details:
-        port.device, port.name, port.level, port.phantom, port.phantom_safe = details
+        port.name, port.level, port.phantom, port.phantom_safe = details
     return port
 
 
@@ -235,7 +245,7 @@ class Patch:
         for _, _, _, top, bottom, *plugs in snapshot["channels"]:
             if plugs:  # a region's: its cables may not reach every plug of its channels' jacks
                 self.plugged |= {p for p, plug in zip((top, bottom), plugs, strict=True) if plug}
-        self.ports = {row[0]: _port(row, n) for n, row in enumerate(snapshot["ports"])}
+        self.ports = {row[0]: _port(row) for row in snapshot["ports"]}
         self.names: dict[int, str] = {int(k): v for k, v in snapshot.get("names", {}).items()}
         region = snapshot.get("region")
         self.region = None if region is None else set(region)

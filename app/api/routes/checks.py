@@ -45,7 +45,7 @@ def get_checks(db: DatabaseDep, if_none_match: IfNoneMatch = None) -> Response:
 def preview(data: PreviewRequest, db: DatabaseDep) -> Response:
     """Try steps of a patch sheet (`GET /scenes/{id}/diff`'s shapes: `unplug`, `unlink`,
     `set-mode`, `link`, `plug`; `text`, `label` and `color` optional) on a copy of the nets
-    they touch, in order, and answer the findings of those nets as the steps would leave them,
+    they touch, in order, and answer the findings of the studio as the steps would leave it,
     and which of them are `new` (a finding is the same one when its check and ports are).
     Nothing changes. What a browser app calls before it lets a person plug a cable.
 
