@@ -268,3 +268,59 @@ def test_a_truncate_in_pgadmin_is_recorded(committing_client: TestClient, engine
     entry = client.get("/history", params={"limit": 1}).json()["entries"][0]
     assert (entry["source"], [c["op"] for c in entry["changes"]]) == ("sql", ["delete"])
     assert electrical(client, ports["Output"])["phantom_safe"] is True
+
+
+def latest_summary(client: TestClient) -> str:
+    summary: str = client.get("/history", params={"limit": 1}).json()["entries"][0]["summary"]
+    return summary
+
+
+def test_history_names_each_change_and_reverts_it(committing_client: TestClient) -> None:
+    client = committing_client
+    ports = desk(client)
+    patch(client, ports["Output"], phantom_safe=False)
+    assert latest_summary(client) == "Marked Desk MAIN L phantom-unsafe"
+    patch(client, ports["Input"], level="mic", phantom=True)
+    assert (
+        latest_summary(client)
+        == "Set Desk MIC 1 to mic level; Turned phantom power on for Desk MIC 1"
+    )
+    patch(client, ports["Input"], level=None)
+    assert latest_summary(client) == "Set Desk MIC 1's level to unknown"
+    revision = client.get("/history", params={"limit": 1}).json()["entries"][0]["revision"]
+    reverted = client.post(f"/history/{revision}/revert")
+    assert reverted.status_code == 200, reverted.text
+    assert electrical(client, ports["Input"])["level"] == "mic"
+    assert (
+        reverted.json()["summary"] == f"Revert of revision {revision}: Set Desk MIC 1 to mic level"
+    )
+
+
+def test_a_port_deleted_with_its_values_comes_back_with_them(committing_client: TestClient) -> None:
+    client = committing_client
+    ports = desk(client)
+    patch(client, ports["Output"], level="line", phantom_safe=False)
+    assert client.delete(f"/ports/{ports['Output']}").status_code == 200
+    revision = client.get("/history", params={"limit": 1}).json()["entries"][0]["revision"]
+    assert client.post(f"/history/{revision}/revert").status_code == 200
+    assert electrical(client, ports["Output"]) | {"port_id": ""} == {
+        "port_id": "",
+        "level": "line",
+        "phantom": False,
+        "phantom_safe": False,
+    }
+
+
+def test_several_ports_of_one_device_read_as_one_change(committing_client: TestClient) -> None:
+    client = committing_client
+    made = client.post(
+        "/devices",
+        json={
+            "name": "Preamp",
+            "type": "Preamp",
+            "ports": [{"label": f"IN {n}", "type": "Input"} for n in range(1, 4)],
+        },
+    ).json()
+    body = {"ports": [{"port_id": p["id"], "level": "mic"} for p in made["ports"]]}
+    assert client.put(f"/devices/{made['id']}/electrical", json=body).status_code == 200
+    assert latest_summary(client) == "Set the electrical values of 3 ports of Preamp"

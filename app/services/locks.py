@@ -104,7 +104,9 @@ _LOCK_PATCH = tuple(
 # Every table of the studio, for the writes that rebuild it (the imports): reads go on, every
 # other write waits. In the lock order (LOCK TABLE takes them one by one, in this order). SQL
 # text: Core has no LOCK TABLE.
-_STUDIO_TABLES = "bays, bay_channels, patchbay_points, ports, cables, cable_ends, devices"
+_STUDIO_TABLES = (
+    "bays, bay_channels, patchbay_points, ports, port_electrical, cables, cable_ends, devices"
+)
 _LOCK_STUDIO = text(f"LOCK TABLE {_STUDIO_TABLES} IN EXCLUSIVE MODE")
 _LOCK_STUDIO_AND_SCENES = text(f"LOCK TABLE {_STUDIO_TABLES}, scenes IN EXCLUSIVE MODE")
 p = PORT_ROWS.c

@@ -33,7 +33,7 @@ from app.core.errors import (
     violated,
 )
 from app.db.base import Base
-from app.db.params import integers, json_rows
+from app.db.params import json_rows
 from app.db.shapes import IMMEDIATE, REVISION
 from app.models import HistoryChange
 from app.services.history import ENTRY_ID, read_entry
@@ -44,6 +44,7 @@ from app.services.summaries import KEYS, Change, net
 _CASCADES = {
     "bays": ("patchbay_points", "bay_id"),
     "devices": ("ports", "device_id"),
+    "ports": ("port_electrical", "port_id"),
     "cables": ("cable_ends", "cable_id"),
 }
 CHANGED = "changed since the entry"
@@ -149,7 +150,8 @@ def _added_since(conn: Connection, changes: list[Change]) -> list[dict[str, Any]
             continue
         ours = {_key_of(child, c["after"] or c["before"]) for c in changes if c["table"] == child}
         t = _table(child)
-        query = select(func.to_jsonb(t.table_valued())).where(t.c[column] == any_(integers("ids")))
+        ids = bindparam("ids", type_=ARRAY(t.c[column].type))
+        query = select(func.to_jsonb(t.table_valued())).where(t.c[column] == any_(ids))
         for row in conn.execute(query, {"ids": made}).scalars():
             if _key_of(child, row) not in ours:
                 values = [row[c] for c in KEYS[child]]

@@ -19,6 +19,7 @@ KEYS = {
     "bay_channels": ("bay_id", "number"),
     "patchbay_points": ("id",),
     "ports": ("id",),
+    "port_electrical": ("port_id",),
     "cables": ("id",),
     "cable_ends": ("cable_id", "end_number"),
     "scenes": ("id",),
@@ -247,6 +248,39 @@ def _scenes(changes: list[Change]) -> list[str]:
     return phrases
 
 
+# A port without a row of electrical values has these (migration 0011).
+_ELECTRICAL_DEFAULTS = {"level": None, "phantom": False, "phantom_safe": True}
+
+
+def _electrical(changes: list[Change], names: Names) -> list[str]:
+    """What changed of ports' electrical values; a device with more than two ports changed is
+    one phrase."""
+    by_device: dict[str, list[str]] = defaultdict(list)
+    for change in changes:
+        by_device[names.ports.get(change["key"], ("", ""))[0]].append(change["key"])
+    phrases = []
+    for device, ports in by_device.items():
+        if len(ports) > 2 and device:
+            phrases.append(f"Set the electrical values of {len(ports)} ports of {device}")
+            continue
+        for change in (c for c in changes if c["key"] in ports):
+            before = change["before"] or _ELECTRICAL_DEFAULTS
+            after = change["after"] or _ELECTRICAL_DEFAULTS
+            port = names.port(change["key"])
+            if before["level"] != after["level"]:
+                level = after["level"]
+                said = f"{port}'s level to unknown" if level is None else f"{port} to {level} level"
+                phrases.append(f"Set {said}")
+            if before["phantom"] != after["phantom"]:
+                phrases.append(
+                    f"Turned phantom power {'on' if after['phantom'] else 'off'} for {port}"
+                )
+            if before["phantom_safe"] != after["phantom_safe"]:
+                safe = "phantom-safe" if after["phantom_safe"] else "phantom-unsafe"
+                phrases.append(f"Marked {port} {safe}")
+    return phrases
+
+
 def _rekeyed(changes: list[Change], names: Names) -> list[str]:
     """Rows whose key was changed (in pgAdmin)."""
     phrases = []
@@ -336,6 +370,7 @@ def summarize(entry: dict[str, Any]) -> str:
     phrases = [
         *_rekeyed(changes, names),
         *_ports(of("ports"), names, folded_devices),
+        *_electrical(of("port_electrical"), names),
         *devices,
         *_cables(of("cables"), of("cable_ends"), names),
         *_channels(of("bay_channels"), names, folded_bays),
@@ -364,6 +399,7 @@ _WORDS = {
     "patchbay_points": "point",
     "devices": "device",
     "ports": "port",
+    "port_electrical": "electrical setting",
     "cables": "cable",
     "cable_ends": "plug",
     "scenes": "scene",
