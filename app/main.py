@@ -190,12 +190,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keyed = bool(settings.named_keys)
     guarded = [Depends(declare_api_key)] if keyed else []
     unauthorized = error_responses(401) if keyed else {}
+    describe_roles((*PUBLIC_ROUTERS, *GUARDED_ROUTERS))
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in GUARDED_ROUTERS:
         app.include_router(router, dependencies=guarded, responses=unauthorized)
     docs.mount_assets(app)
-    describe_roles(app)
 
     middleware.install(
         app,

@@ -155,7 +155,8 @@ def breaks_a_rule_json_schema_cannot_state(case: schemathesis.Case) -> bool:
     port and each point appears once; a channel range goes up, not down, and stays within the
     bay (the seeded bay has SEEDED_CHANNELS); a point is one jack of a channel, not both; an
     apply's If-Match must name the current revision (412); a patch list is CSV with its
-    columns; a studio document's references resolve."""
+    columns; a studio document's references resolve; phantom power and its damage are for a
+    port of the right type, of the device named."""
     label = case.operation.label
     if label in ("POST /import/patch-list.csv", "POST /import"):
         # A CSV's header, columns and cells are a string to JSON Schema; a document's ids must
@@ -179,7 +180,29 @@ def breaks_a_rule_json_schema_cannot_state(case: schemathesis.Case) -> bool:
     if label == "PUT /bays/{bay_id}/channels/{n}":
         top = body.get("top_point_id")
         return top is not None and as_key(top) == as_key(body.get("bottom_point_id"))
+    if label == "PATCH /ports/{port_id}/electrical":
+        return fragile_or_powered(body)
+    if label == "PUT /devices/{device_id}/electrical" and isinstance(body.get("ports"), list):
+        ports = [port for port in body["ports"] if isinstance(port, dict)]
+        device = as_key((case.path_parameters or {}).get("device_id"))
+        return any(
+            fragile_or_powered(port) or SEEDED_PORTS.get(str(port.get("port_id"))) != device
+            for port in ports
+        )
     return False
+
+
+# Each seeded port's device; which type it is decides whether it may be phantom or fragile.
+SEEDED_PORTS = {"dev-1-port-1": "1", "dev-1-port-2": "1", "dev-1-port-3": "1"} | {
+    "dev-2-port-1": "2",
+    "dev-2-port-2": "2",
+}
+
+
+def fragile_or_powered(values: dict[str, object]) -> bool:
+    """Phantom power is for an Input, damage by it for an Output: which one a port is, JSON
+    Schema cannot know."""
+    return values.get("phantom") is True or values.get("phantom_safe") is False
 
 
 def as_key(value: object) -> str:

@@ -8,10 +8,11 @@ its role with 403 before anything else is looked at; `describe_roles` shows each
 role in OpenAPI.
 """
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 
-from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from app.core.config import Role
 
@@ -42,14 +43,14 @@ def needed(method: str, path: str) -> Role:
     return Role.PATCH if (method, path) in PATCH_OPERATIONS else Role.ADMIN
 
 
-def describe_roles(app: FastAPI) -> None:
+def describe_roles(routers: Iterable[APIRouter]) -> None:
     """Say in each operation's OpenAPI which role it needs (`x-role`, and a line of its
-    description that Swagger UI shows)."""
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
+    description that Swagger UI shows), before the routers are included in an app (which
+    works with copies of their routes)."""
+    for route in (route for router in routers for route in router.routes):
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        [role] = {needed(method, context.path_format or "") for method in route.methods or ()}
+        [role] = {needed(method, route.path_format) for method in route.methods or ()}
         route.openapi_extra = {**(route.openapi_extra or {}), "x-role": role.value}
         note = f"Needs a key whose role is `{role.value}`"
         note += " or above" if role is not Role.ADMIN else ""
