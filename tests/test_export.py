@@ -16,6 +16,7 @@ from tests.conftest import alembic_config, settings
 from tests.helpers import Db, add_points, count, shaped
 
 TRICKY = 'Jüno-106 ☃ <&> "q" \'x'
+KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes")
 
 
 @pytest.fixture
@@ -126,6 +127,7 @@ def test_json_round_trip_into_an_empty_database(
             "cables": 2,
             "scenes": 1,
         },
+        "update": dict.fromkeys(KINDS, 0),
     }
     assert export(empty_studio)["devices"] == []
     done = empty_studio.post("/import", params={"dry_run": "false"}, json=document)
@@ -150,7 +152,12 @@ def test_import_replaces_the_whole_studio(
     client.post("/patchbay-points", json={"name": "Extra point"})
     response = client.post("/import", params={"dry_run": "false"}, json=document)
     assert response.status_code == 200, response.text
-    assert response.json()["delete"]["devices"] == 3
+    # What the document does not hold goes; what it holds as it is stays.
+    assert response.json()["delete"] == {
+        **dict.fromkeys(KINDS, 0),
+        "devices": 1,
+        "patchbay_points": 1,
+    }
     assert without_time(export(client)) == without_time(document)
 
 
@@ -159,9 +166,7 @@ def test_a_dry_run_changes_nothing(client: TestClient, db: Db, studio: dict[str,
     empty = {"format": "pepper-studio", "version": 1}
     response = client.post("/import", json=empty)
     assert response.status_code == 200
-    assert response.json()["create"] == dict.fromkeys(
-        ("bays", "patchbay_points", "devices", "ports", "cables", "scenes"), 0
-    )
+    assert response.json()["create"] == dict.fromkeys(KINDS, 0)
     assert without_time(export(client)) == without_time(before)
     # The real thing empties the studio.
     assert client.post("/import", params={"dry_run": "false"}, json=empty).status_code == 200
@@ -262,6 +267,62 @@ BAD_DOCUMENTS: dict[str, tuple[Callable[[dict[str, Any]], None], list[Any]]] = {
         lambda d: d["scenes"][0].pop("created_at"),
         ["body", "scenes", 0, "created_at"],
     ),
+    # Scenes that could never be applied.
+    "scene cable to itself": (
+        lambda d: d["scenes"][0]["cables"][1].update(points=[5, 5]),
+        ["body", "scenes", 0, "cables", 1, "points"],
+    ),
+    "scene jack on two cables": (
+        lambda d: d["scenes"][0]["cables"][1]["points"].__setitem__(
+            1, d["scenes"][0]["cables"][0]["points"][0]
+        ),
+        ["body", "scenes", 0, "cables", 1, "points", 1],
+    ),
+    "scene point given to two ports": (
+        lambda d: d["scenes"][0]["links"][3].update(
+            patchbay_id=d["scenes"][0]["links"][0]["patchbay_id"]
+        ),
+        ["body", "scenes", 0, "links", 3, "patchbay_id"],
+    ),
+    "scene port listed twice": (
+        lambda d: d["scenes"][0]["links"].append(
+            {"port_id": d["scenes"][0]["links"][0]["port_id"], "patchbay_id": None}
+        ),
+        ["body", "scenes", 0, "links", 4, "port_id"],
+    ),
+    "scene channel listed twice": (
+        lambda d: d["scenes"][0]["modes"].append({**d["scenes"][0]["modes"][2], "mode": "normal"}),
+        ["body", "scenes", 0, "modes", 6, "channel"],
+    ),
+    "scene without its links": (
+        lambda d: d["scenes"][0].pop("links"),
+        ["body", "scenes", 0, "links"],
+    ),
+    "a scene link that is not an object": (
+        lambda d: d["scenes"][0]["links"].__setitem__(0, 7),
+        ["body", "scenes", 0, "links", 0],
+    ),
+    "ports that are not a list": (
+        lambda d: d["devices"][0].update(ports={"id": 1}),
+        ["body", "devices", 0, "ports"],
+    ),
+    "a device that is not an object": (
+        lambda d: d["devices"].__setitem__(1, "Desk"),
+        ["body", "devices", 1],
+    ),
+    "a port without a type": (
+        lambda d: d["devices"][1]["ports"][0].pop("type"),
+        ["body", "devices", 1, "ports", 0, "type"],
+    ),
+    "a device without a name": (
+        lambda d: d["devices"][1].pop("name"),
+        ["body", "devices", 1, "name"],
+    ),
+    "an unknown key in a scene": (
+        lambda d: d["scenes"][0].update(colour="red"),
+        ["body", "scenes", 0, "colour"],
+    ),
+    "id 2^31": (lambda d: d["cables"][0].update(id=2**31), ["body", "cables", 0, "id"]),
 }
 
 

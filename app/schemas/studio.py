@@ -1,5 +1,5 @@
 """The whole studio as one JSON document (SPEC D6): what `GET /export` writes and
-`POST /import` reads back, ids kept."""
+`POST /import` reads back, ids kept; and the bounds of one import (SPEC G)."""
 
 from datetime import datetime
 from typing import Annotated, Literal, Self
@@ -15,15 +15,29 @@ from pydantic import (
 
 from app.models.bay import NormallingMode
 from app.schemas.bay import ChannelNumber
-from app.schemas.common import DbInt, StoredText
+from app.schemas.common import INT32_MAX, StoredText, integer_not_bool_or_text
 from app.schemas.port import PortTypeIn
 from app.schemas.scene import SceneCable, SceneLink, SceneMode
 
 FORMAT = "pepper-studio"
 VERSION = 1
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
-# Enough for any studio, and a bound on what one document can ask of the server.
-MAX_ROWS = 100_000
+
+# What one import may hold (SPEC G: at least 20,000 points within 16 MiB): twice a studio of
+# 20,000 points in bays, with a port on every point, every jack plugged and a few scenes. Past a
+# bound a document is refused (413) as it is read, before the studio is locked; the bounds keep
+# an import's memory, its time under the studio lock (every row it writes is recorded in the
+# history) and its history entry in proportion. Each is declared as its list's `maxItems` too.
+MAX_POINTS = 40_000
+MAX_BAYS = 1_000
+MAX_CHANNELS = 20_000  # in all the bays together: every point of MAX_POINTS in a slot
+MAX_DEVICES = 10_000
+MAX_PORTS = 40_000  # of all the devices together: a port on every point
+MAX_CABLES = 20_000  # every jack of MAX_POINTS plugged
+MAX_SCENES = 1_000
+# Links, cables and modes of all the scenes together: five captures of a studio of 20,000
+# points, 20,000 ports, 10,000 cables and 10,000 channels.
+MAX_SCENE_ITEMS = 200_000
 
 _Strict = ConfigDict(extra="forbid")
 
@@ -37,8 +51,9 @@ def _written_as_text(value: object) -> object:
 
 # With its offset: a time without one would be read in the server's time zone.
 Time = Annotated[AwareDatetime, BeforeValidator(_written_as_text)]
-# A row's own id: serial ids start at 1, and the API's paths take no other.
-RowId = Annotated[DbInt, Field(ge=1)]
+# A row's id, and a reference to one: serial ids start at 1, and PostgreSQL's `integer` ends at
+# 2^31-1. Declared in one Field, so that the schema says `minimum: 1` and nothing else.
+RowId = Annotated[int, Field(ge=1, le=INT32_MAX), BeforeValidator(integer_not_bool_or_text)]
 
 
 class StudioChannel(BaseModel):
@@ -46,8 +61,8 @@ class StudioChannel(BaseModel):
 
     number: ChannelNumber
     mode: NormallingMode
-    top_point_id: DbInt | None
-    bottom_point_id: DbInt | None
+    top_point_id: RowId | None
+    bottom_point_id: RowId | None
 
 
 class StudioBay(BaseModel):
@@ -81,31 +96,35 @@ class StudioPort(BaseModel):
     id: Annotated[StoredText, Field(min_length=1)]
     label: StoredText
     type: PortTypeIn
-    patchbay_id: DbInt | None
+    patchbay_id: RowId | None
 
 
-class StudioDevice(BaseModel):
+# A device and a scene without their lists: the import reads those lists an item at a time.
+class StudioDeviceFields(BaseModel):
     model_config = _Strict
 
     id: RowId
     name: StoredText
     type: StoredText
-    last_port_number: Annotated[DbInt, Field(ge=0)] = Field(
-        0, description="The highest port number the device ever gave out (never reused)."
-    )
-    ports: list[StudioPort] = Field(default_factory=list, max_length=MAX_ROWS)
+    last_port_number: Annotated[
+        int, Field(ge=0, le=INT32_MAX), BeforeValidator(integer_not_bool_or_text)
+    ] = Field(0, description="The highest port number the device ever gave out (never reused).")
+
+
+class StudioDevice(StudioDeviceFields):
+    ports: list[StudioPort] = Field(default_factory=list, max_length=MAX_PORTS)
 
 
 class StudioCable(BaseModel):
     model_config = _Strict
 
     id: RowId
-    points: list[DbInt] = Field(min_length=2, max_length=2, json_schema_extra={"uniqueItems": True})
+    points: list[RowId] = Field(min_length=2, max_length=2, json_schema_extra={"uniqueItems": True})
     label: StoredText = ""
     color: StoredText | None = None
 
 
-class StudioScene(BaseModel):
+class StudioSceneFields(BaseModel):
     model_config = _Strict
 
     id: RowId
@@ -113,12 +132,24 @@ class StudioScene(BaseModel):
     description: StoredText = ""
     created_at: Time
     updated_at: Time
-    links: list[SceneLink] = Field(max_length=MAX_ROWS)
-    cables: list[SceneCable] = Field(max_length=MAX_ROWS)
-    modes: list[SceneMode] = Field(max_length=MAX_ROWS)
 
 
-class StudioDocument(BaseModel):
+# The links, cables and modes of all the scenes together are bounded (MAX_SCENE_ITEMS).
+class StudioScene(StudioSceneFields):
+    links: list[SceneLink]
+    cables: list[SceneCable]
+    modes: list[SceneMode]
+
+
+class StudioDocumentFields(BaseModel):
+    model_config = _Strict
+
+    format: Literal["pepper-studio"]
+    version: Literal[1]
+    exported_at: Time | None = None
+
+
+class StudioDocument(StudioDocumentFields):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -169,14 +200,11 @@ class StudioDocument(BaseModel):
         },
     )
 
-    format: Literal["pepper-studio"]
-    version: Literal[1]
-    exported_at: Time | None = None
-    bays: list[StudioBay] = Field(default_factory=list, max_length=MAX_ROWS)
-    patchbay_points: list[StudioPoint] = Field(default_factory=list, max_length=MAX_ROWS)
-    devices: list[StudioDevice] = Field(default_factory=list, max_length=MAX_ROWS)
-    cables: list[StudioCable] = Field(default_factory=list, max_length=MAX_ROWS)
-    scenes: list[StudioScene] = Field(default_factory=list, max_length=MAX_ROWS)
+    bays: list[StudioBay] = Field(default_factory=list, max_length=MAX_BAYS)
+    patchbay_points: list[StudioPoint] = Field(default_factory=list, max_length=MAX_POINTS)
+    devices: list[StudioDevice] = Field(default_factory=list, max_length=MAX_DEVICES)
+    cables: list[StudioCable] = Field(default_factory=list, max_length=MAX_CABLES)
+    scenes: list[StudioScene] = Field(default_factory=list, max_length=MAX_SCENES)
 
 
 class Counts(BaseModel):
@@ -196,20 +224,28 @@ class ImportResult(BaseModel):
                     "dry_run": True,
                     "revision": None,
                     "delete": {
-                        "bays": 1,
-                        "patchbay_points": 48,
-                        "devices": 3,
-                        "ports": 20,
-                        "cables": 4,
-                        "scenes": 1,
+                        "bays": 0,
+                        "patchbay_points": 2,
+                        "devices": 1,
+                        "ports": 3,
+                        "cables": 1,
+                        "scenes": 0,
                     },
                     "create": {
-                        "bays": 2,
-                        "patchbay_points": 96,
-                        "devices": 5,
-                        "ports": 40,
-                        "cables": 9,
-                        "scenes": 2,
+                        "bays": 1,
+                        "patchbay_points": 48,
+                        "devices": 2,
+                        "ports": 12,
+                        "cables": 3,
+                        "scenes": 1,
+                    },
+                    "update": {
+                        "bays": 1,
+                        "patchbay_points": 4,
+                        "devices": 0,
+                        "ports": 2,
+                        "cables": 1,
+                        "scenes": 0,
                     },
                 }
             ]
@@ -218,7 +254,15 @@ class ImportResult(BaseModel):
 
     dry_run: bool
     revision: int | None = Field(
-        description="The state revision after the import (null on a dry run)."
+        description="The state revision after the import (null on a dry run); the revision "
+        "the studio was already at when the document changed nothing."
     )
-    delete: Counts = Field(description="What is in the studio now, and goes.")
-    create: Counts = Field(description="What the document holds, and comes.")
+    delete: Counts = Field(description="What is in the studio and not in the document: it goes.")
+    create: Counts = Field(description="What is in the document and not in the studio: it comes.")
+    update: Counts = Field(
+        description="What is in both and differs, and takes the document's values: a bay's "
+        "name, description, channels or modes; a point's name, description, type or slot; a "
+        "device's name or type (or a higher `last_port_number`); a port's device, label, type "
+        "or point; a cable's points, label or color; a scene's fields or content. What is in "
+        "both as it is stays untouched (ids, creation times and port order kept)."
+    )

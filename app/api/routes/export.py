@@ -5,9 +5,10 @@ from fastapi import APIRouter, Query, Response
 
 from app.api.deps import DatabaseDep, RawBody
 from app.api.responses import json_response
-from app.schemas.common import BODY_ERRORS, error_responses
+from app.schemas import studio as bounds
+from app.schemas.common import BODY_ERRORS, ErrorOut, error_responses
 from app.schemas.studio import ImportResult, StudioDocument
-from app.services import patch_list, patch_list_import, studio
+from app.services import patch_list, patch_list_import, studio, studio_document
 
 router = APIRouter(tags=["Export"])
 
@@ -26,6 +27,32 @@ _CSV_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+# The body of `POST /import`, declared as FastAPI would declare a `StudioDocument` parameter
+# (the endpoint reads the body itself, in its worker thread: see app/services/json_pieces.py).
+_DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/StudioDocument"}}
+        },
+    }
+}
+
+
+_IMPORT = f"""Make the studio (bays, points, devices, ports, cables, scenes) what a document of
+`GET /export` says, in one transaction, ids kept. Only what differs changes: what the document
+holds as it is stays untouched, what differs takes the document's values, what it does not hold
+is deleted, what is new is created; importing the studio's own export changes nothing. By
+default a dry run: it says what would be created, updated and deleted, and changes nothing. A
+bad document is a 422 naming the bad item, and changes nothing.
+
+Up to 16 MiB, and at most {bounds.MAX_POINTS:,} points, {bounds.MAX_PORTS:,} ports,
+{bounds.MAX_CABLES:,} cables, {bounds.MAX_CHANNELS:,} channels in {bounds.MAX_BAYS:,} bays,
+{bounds.MAX_DEVICES:,} devices and {bounds.MAX_SCENES:,} scenes holding
+{bounds.MAX_SCENE_ITEMS:,} links, cables and modes together: 413 past one, naming it.
+"""
 
 
 def _download(name: str) -> dict[str, str]:
@@ -52,17 +79,24 @@ def export_studio(db: DatabaseDep) -> Response:
 @router.post(
     "/import",
     response_model=ImportResult,
-    summary="Replace the whole studio with a document",
-    responses=error_responses(*BODY_ERRORS, 503),
+    summary="Make the studio match a document",
+    description=_IMPORT,
+    openapi_extra=_DOCUMENT_BODY,
+    responses={
+        **error_responses(*BODY_ERRORS, 503),
+        413: {
+            "model": ErrorOut,
+            "description": "Body larger than 16 MiB, or more items of a kind than an import "
+            "takes (the message names the bound)",
+        },
+        422: {"description": "A bad document: `loc` names the bad item"},
+    },
 )
-def import_studio(data: StudioDocument, db: DatabaseDep, dry_run: DryRun = True) -> Response:
-    """Replace everything (bays, points, devices, ports, cables, scenes) with the document of
-    `GET /export`, in one transaction, ids kept. By default a dry run: it says what would be
-    deleted and created, and changes nothing. A bad document is a 422 naming the bad item, and
-    changes nothing. Up to 16 MiB.
-    """
+def import_studio(body: RawBody, db: DatabaseDep, dry_run: DryRun = True) -> Response:
+    """Make the studio what a document of `GET /export` says (see the description)."""
+    doc = studio_document.read(body)
     with db.transaction(whole_studio=True) as conn:
-        result = studio.import_studio(conn, doc=data, dry_run=dry_run)
+        result = studio.import_studio(conn, doc=doc, dry_run=dry_run)
     return json_response(result)
 
 
