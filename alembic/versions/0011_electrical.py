@@ -8,7 +8,7 @@
   TRUNCATE recorded as the deletion of every row, the deferred `port_electrical_state_revision_bump`
   constraint trigger (named to fire after the recording one) and the TRUNCATE bump.
 - The entry written at COMMIT also keeps the names of the ports whose electrical rows changed,
-  so that a summary can name a port deleted since (0009's bump function, one line longer).
+  so that a summary can name a port deleted since (0010's bump function, one line longer).
 
 Revision ID: 0011
 Revises: 0010
@@ -31,7 +31,7 @@ depends_on: str | Sequence[str] | None = None
 LEVELS = ("mic", "instrument", "line", "speaker", "headphone", "digital")
 TABLE = "port_electrical"
 
-# The ports an entry names: 0009's bump gathers them from `ports` rows only.
+# The ports an entry names: 0010's bump gathers them from `ports` rows only.
 _PORT_IDS = "array_agg(image->>'id') FILTER (WHERE table_name = 'ports'),\n"
 _WITH_ELECTRICAL = (
     "array_agg(image->>'id') FILTER (WHERE table_name = 'ports')\n"
@@ -39,10 +39,10 @@ _WITH_ELECTRICAL = (
 )
 
 
-def _history_0009() -> ModuleType:
-    """Migration 0009, whose bump function this one extends (and gives back on downgrade)."""
-    path = Path(__file__).with_name("0009_history_gaps.py")
-    spec = importlib.util.spec_from_file_location("pepper_migration_0009", path)
+def _history_0010() -> ModuleType:
+    """Migration 0010, whose bump function this one extends (and gives back on downgrade)."""
+    path = Path(__file__).with_name("0010_swaps_and_whole_imports.py")
+    spec = importlib.util.spec_from_file_location("pepper_migration_0010", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -50,8 +50,8 @@ def _history_0009() -> ModuleType:
 
 
 def bump_with_electrical() -> str:
-    old: str = _history_0009().bump_with_history()
-    assert old.count(_PORT_IDS) == 1, "0009's bump function is as this migration expects"
+    old: str = _history_0010().bump_with_history()
+    assert old.count(_PORT_IDS) == 1, "0010's bump function is as this migration expects"
     return old.replace(_PORT_IDS, _WITH_ELECTRICAL)
 
 
@@ -94,6 +94,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(_history_0009().bump_with_history())
+    op.execute(_history_0010().bump_with_history())
     # Its triggers go with it.
     op.drop_table(TABLE)

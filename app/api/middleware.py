@@ -247,9 +247,7 @@ class Guard:
         (`/ports/{port_id}/link`; "" for none), and whether it takes a JSON body."""
         for context in self.routes:
             if context.matches(scope)[0] == Match.FULL:
-                route = context.original_route
-                takes_json = isinstance(route, APIRoute) and route.body_field is not None
-                return context.path_format or "", takes_json
+                return context.path_format or "", _takes_json(context.original_route)
         return "", False
 
     def _is_public(self, path: str) -> bool:
@@ -292,6 +290,15 @@ class HeadAsGet:
             return {"type": "http.disconnect"} if answered else await receive()
 
         await self.app({**scope, "method": "GET"}, gone_once_answered, headers_only)
+
+
+def _takes_json(route: Any) -> bool:
+    """A body FastAPI reads as JSON, or one the route reads itself and declares JSON (the
+    import, which parses its body in its worker thread)."""
+    if not isinstance(route, APIRoute):
+        return False
+    declared = ((route.openapi_extra or {}).get("requestBody") or {}).get("content", {})
+    return route.body_field is not None or "application/json" in declared
 
 
 def _is_json(content_type: bytes | None) -> bool:

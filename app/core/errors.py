@@ -35,6 +35,7 @@ SCENE_NOT_FOUND = "Scene not found"
 SCENE_NAME_USED = "Scene name already used"
 SCENE_MISSING_ITEMS = "Scene refers to missing items"
 STATE_CHANGED = "State changed since the diff"
+SCENE_AT_RISK = "Scene would put equipment at risk"
 HISTORY_NOT_FOUND = "History entry not found"
 REVERT_CONFLICT = "Later changes conflict with this revert"
 NOTHING_TO_REVERT = "Nothing to revert: the entry's changes cancel out"
@@ -56,6 +57,9 @@ INTERNAL_ERROR = "Internal Server Error"
 # a check's other messages stand next to it, as Pydantic's stand next to the schemas).
 ITEM_JACK_PATCHED = "jack already patched"
 ITEM_CABLE_TO_ITSELF = "a cable joins two points"
+# The `msg` of a 422 about electrical values (SPEC E1).
+PHANTOM_ON_NON_INPUT = "only an Input sends phantom power"
+FRAGILE_NON_OUTPUT = "only an Output can be damaged by phantom power"
 # Why /ready is not (its 503's detail).
 NOT_ANSWERING = "Database not answering in time"
 NOT_MIGRATED = "Database schema is not migrated"
@@ -69,6 +73,10 @@ def schema_behind(found: str, expected: str) -> str:
 def too_many(what: str, limit: int) -> str:
     """The message of a request past one of the bounds of SPEC G (413 or 422)."""
     return f"Too many {what}: at most {limit:,} in one request"
+
+
+def not_a_port_of(port_id: str, device_id: int) -> str:
+    return f"{port_id} is not a port of device {device_id}"
 
 
 def no_such_channel(channels: frozenset[int]) -> str:

@@ -38,10 +38,6 @@ from app.services.signal_flow import (
     read_region,
 )
 
-# The message of a scene's apply refused for a finding (SPEC E3). Messages live in
-# app/core/errors.py, which is not this change's to edit: it moves there with the next change.
-SCENE_AT_RISK = "Scene would put equipment at risk"
-
 SEVERITY = {"danger": 0, "warning": 1, "notice": 2}
 _INTO_MIC = {Level.LINE, Level.INSTRUMENT, Level.HEADPHONE}
 Finding = dict[str, Any]

@@ -7,22 +7,19 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from app.core.errors import DEVICE_NOT_FOUND, PORT_NOT_FOUND, Invalid
+from app.core.errors import (
+    DEVICE_NOT_FOUND,
+    FRAGILE_NON_OUTPUT,
+    PHANTOM_ON_NON_INPUT,
+    PORT_NOT_FOUND,
+    Invalid,
+    not_a_port_of,
+)
 from app.db.params import json_rows, texts
 from app.db.shapes import array, body, found, json_object
 from app.models import Port, PortElectrical, PortType
 from app.schemas.electrical import DeviceElectricalUpdate, ElectricalUpdate
 from app.services.locks import lock_device, lock_device_ports, lock_ports
-
-# The `msg` of the 422s of E1. Messages live in app/core/errors.py, which is not this change's
-# to edit: they move there with the next change.
-PHANTOM_ON_NON_INPUT = "only an Input sends phantom power"
-FRAGILE_NON_OUTPUT = "only an Output can be damaged by phantom power"
-
-
-def not_a_port_of(port_id: str, device_id: int) -> str:
-    return f"{port_id} is not a port of device {device_id}"
-
 
 DEFAULTS: dict[str, Any] = {"level": None, "phantom": False, "phantom_safe": True}
 # What a port shows: phantom only on an input, phantom_safe false only on an output.

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from app.core.errors import (
+    SCENE_AT_RISK,
     SCENE_MISSING_ITEMS,
     SCENE_NOT_FOUND,
     STATE_CHANGED,
@@ -336,7 +337,7 @@ def _refuse_risk(safety: dict[str, Any], steps: list[Step]) -> None:
     found = checks.new(checks.judged(safety), checks.after(safety, steps))
     risky = [finding for finding in found if finding["severity"] == "danger"]
     if risky:
-        raise Conflict(checks.SCENE_AT_RISK, findings=risky)
+        raise Conflict(SCENE_AT_RISK, findings=risky)
 
 
 def _carry_out(conn: Connection, steps: list[dict[str, Any]]) -> None:
