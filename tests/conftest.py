@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +155,11 @@ class SharedTransaction(Database):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    def connection(self) -> AbstractContextManager[Connection]:
+        return self._savepoint()
+
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
+    def _savepoint(self) -> Iterator[Connection]:
         with self.conn.begin_nested():
             yield self.conn
 

@@ -29,6 +29,10 @@ MAX_BACKOFF_SECONDS = 10.0
 # With no notification for this long the listener reads the revision anyway: a connection that
 # died without a word is noticed, and a missed notification is caught up.
 HEARTBEAT_SECONDS = 30.0
+# After a notification the listener lets the next ones of this long come along, and reads the
+# revision once for them all: under a stream of writes (an import, eight clients re-linking)
+# a read per commit cost the process more than the writes' own answers.
+GATHER_SECONDS = 0.005
 
 
 class StateListener:
@@ -134,6 +138,8 @@ class StateListener:
                 # Ends after a burst of notifications (or the heartbeat), so that the revision
                 # can be read on this connection; later ones wait in psycopg's backlog.
                 async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS, stop_after=1):
+                    pass
+                async for _ in conn.notifies(timeout=GATHER_SECONDS):
                     pass
                 await self._read_revision(conn)
 

@@ -10,7 +10,7 @@ commit is never a 2xx. Services take the `Connection` and never commit.
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, func, select
@@ -86,15 +86,19 @@ class Database:
     """The process's Engine, and the two ways the API uses it."""
 
     def __init__(self, settings: Settings) -> None:
+        # Autocommit, as reads want it (one statement, one snapshot, one round trip): the reads
+        # are the most frequent requests by far (a browser app polls), and switching a
+        # connection's mode costs each checkout that switches it.
         self.engine: Engine = create_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=0,
             pool_timeout=settings.db_pool_timeout,
             connect_args=libpq_options(settings),
+            isolation_level="AUTOCOMMIT",
         )
-        # The same pool; its connections are put in autocommit while they are checked out.
-        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # The same pool; its connections run transactions while a write has them.
+        self.writer = self.engine.execution_options(isolation_level="READ COMMITTED")
         self.write_slots = settings.db_pool_size - reserved_for_reads(settings.db_pool_size)
         self._slots = asyncio.Semaphore(self.write_slots)
         self._slot_timeout = settings.db_pool_timeout
@@ -102,18 +106,17 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A connection for reads (autocommit: each statement its own snapshot)."""
-        with self.reader.connect() as conn:
-            yield conn
+    def connection(self) -> AbstractContextManager[Connection]:
+        """A connection for reads (autocommit: each statement its own snapshot), back in the
+        pool when its `with` block ends."""
+        return self.engine.connect()
 
     @contextmanager
     def transaction(self, *, whole_studio: bool = False) -> Iterator[Connection]:
         """A transaction that carries the request's id and actor and holds the studio lock:
         shared, or alone for `whole_studio` (the imports); committed when the block ends,
         rolled back if it raises. Its wait is bounded by `lock_timeout` like any other."""
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             hold_studio(conn, whole_studio=whole_studio)
             yield conn
 
