@@ -21,13 +21,15 @@ from scripts.embedded_db import ensure_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# uvicorn's h11 protocol rather than httptools: with httptools, a request pipelined behind a
-# write that is still running, and that fails to parse, is answered 400 at once and the
-# connection closed, although the write goes on and commits (found by tests/test_hostile.py).
-# h11 answers pipelined requests in order. It costs about a quarter of the requests/s of the
-# fastest paths (see the README's performance figures). Everything that starts the API for real
+# uvicorn's httptools parser where its wheel exists (64-bit machines: `uvicorn[standard]` in
+# requirements.txt), else h11: `make bench` measured httptools at 1.2x h11's requests/s on the
+# 304 poll a browser app sends most, and 1.4x on a constant answer (bench/README.md). What h11
+# did better: httptools reads a pipeline whole, so garbage pipelined behind a write is answered
+# 400 at once in place of the write's own answer while the write goes on and may commit. Only a
+# client that pipelines (no browser, curl or httpx does) and sends garbage meets it, and nothing
+# else is refused or changed (tests/test_hostile.py). Everything that starts the API for real
 # (this script, the tests' and the benchmark's servers) uses these options.
-HTTP_PROTOCOL = "h11"
+HTTP_PROTOCOL = "auto"
 UVICORN_OPTIONS = ["--http", HTTP_PROTOCOL, "--no-access-log"]
 
 
