@@ -324,3 +324,104 @@ def test_several_ports_of_one_device_read_as_one_change(committing_client: TestC
     body = {"ports": [{"port_id": p["id"], "level": "mic"} for p in made["ports"]]}
     assert client.put(f"/devices/{made['id']}/electrical", json=body).status_code == 200
     assert latest_summary(client) == "Set the electrical values of 3 ports of Preamp"
+
+
+def test_the_values_go_out_and_back_with_the_studio(committing_client: TestClient) -> None:
+    """`GET /export` holds the values as the ports show them; importing the document into an
+    empty studio brings them back, and importing it again changes nothing."""
+    client = committing_client
+    ports = desk(client)
+    patch(client, ports["Input"], level="mic", phantom=True)
+    patch(client, ports["Output"], phantom_safe=False)
+    document = client.get("/export").json()
+    assert document["electrical"] == [
+        {"port_id": ports["Input"], "level": "mic", "phantom": True, "phantom_safe": True},
+        {"port_id": ports["Output"], "level": None, "phantom": False, "phantom_safe": False},
+    ]
+    again = client.post("/import", params={"dry_run": "false"}, json=document).json()
+    assert again["revision"] == int(client.get("/state").headers["etag"][3:-1])
+    assert all(n == 0 for action in ("create", "update", "delete") for n in again[action].values())
+    empty = {"format": "pepper-studio", "version": 1}
+    assert client.post("/import", params={"dry_run": "false"}, json=empty).status_code == 200
+    assert client.get("/export").json()["electrical"] == []
+    back = client.post("/import", params={"dry_run": "false"}, json=document)
+    assert back.status_code == 200, back.text
+    assert back.json()["create"]["electrical"] == 2
+    assert electrical(client, ports["Input"])["phantom"] is True
+    assert electrical(client, ports["Output"])["phantom_safe"] is False
+
+
+def test_an_import_that_changes_values_is_reverted_with_them(
+    committing_client: TestClient,
+) -> None:
+    client = committing_client
+    ports = desk(client)
+    document = client.get("/export").json()
+    document["electrical"] = [{"port_id": ports["Input"], "level": "line"}]
+    done = client.post("/import", params={"dry_run": "false"}, json=document).json()
+    assert done["create"]["electrical"] == 1
+    assert electrical(client, ports["Input"])["level"] == "line"
+    assert client.post(f"/history/{done['revision']}/revert").status_code == 200
+    assert electrical(client, ports["Input"])["level"] is None
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "msg"),
+    [
+        ([{"port_id": "dev-9-port-9", "level": "mic"}], "port_id", "not a port of this document"),
+        ([{"port_id": "P"}, {"port_id": "P", "level": "mic"}], "port_id", "port id appears twice"),
+        ([{"port_id": "P", "phantom": True}], "phantom", "only an Input sends phantom power"),
+        (
+            [{"port_id": "Q", "phantom_safe": False}],
+            "phantom_safe",
+            "only an Output can be damaged by phantom power",
+        ),
+    ],
+)
+def test_values_a_document_cannot_have_are_422(
+    client: TestClient, values: list[dict[str, Any]], field: str, msg: str
+) -> None:
+    """P is an Output, Q an Input; the 422 names the item, and nothing is imported."""
+    document = {
+        "format": "pepper-studio",
+        "version": 1,
+        "devices": [
+            {
+                "id": 1,
+                "name": "Desk",
+                "type": "Mixer",
+                "last_port_number": 2,
+                "ports": [
+                    {"id": "P", "label": "OUT", "type": "Output", "patchbay_id": None},
+                    {"id": "Q", "label": "IN", "type": "Input", "patchbay_id": None},
+                ],
+            }
+        ],
+        "electrical": values,
+    }
+    response = client.post("/import", params={"dry_run": "false"}, json=document)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][:2] == ["body", "electrical"] and error["loc"][-1] == field
+    assert error["msg"] == msg
+    assert client.get("/devices").json() == []
+
+
+def test_an_item_of_defaults_sets_nothing(client: TestClient) -> None:
+    document = {
+        "format": "pepper-studio",
+        "version": 1,
+        "devices": [
+            {
+                "id": 1,
+                "name": "Desk",
+                "type": "Mixer",
+                "last_port_number": 1,
+                "ports": [{"id": "Q", "label": "IN", "type": "Input", "patchbay_id": None}],
+            }
+        ],
+        "electrical": [{"port_id": "Q", "level": None, "phantom": False, "phantom_safe": True}],
+    }
+    response = client.post("/import", params={"dry_run": "false"}, json=document)
+    assert response.status_code == 200, response.text
+    assert response.json()["create"]["electrical"] == 0

@@ -16,7 +16,7 @@ from tests.conftest import alembic_config, settings
 from tests.helpers import Db, add_points, count, shaped
 
 TRICKY = 'Jüno-106 ☃ <&> "q" \'x'
-KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes")
+KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes", "electrical")
 
 
 @pytest.fixture
@@ -118,6 +118,7 @@ def test_json_round_trip_into_an_empty_database(
             "ports": 0,
             "cables": 0,
             "scenes": 0,
+            "electrical": 0,
         },
         "create": {
             "bays": 2,
@@ -126,6 +127,7 @@ def test_json_round_trip_into_an_empty_database(
             "ports": 4,
             "cables": 2,
             "scenes": 1,
+            "electrical": 0,
         },
         "update": dict.fromkeys(KINDS, 0),
     }

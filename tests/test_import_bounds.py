@@ -118,6 +118,7 @@ def test_a_studio_of_20000_points_imports(client: TestClient, db: Db) -> None:
         "ports": 20064,
         "cables": 5000,
         "scenes": 1,
+        "electrical": 0,
     }
     assert count(db, "patchbay_points") == 20064 and count(db, "cable_ends") == 10000
 

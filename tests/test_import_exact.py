@@ -17,7 +17,7 @@ from app.schemas.history import Entry
 from app.schemas.studio import ImportResult, StudioDocument
 from tests.helpers import STUDIO_TABLES, shaped
 
-KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes")
+KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes", "electrical")
 NOTHING = dict.fromkeys(KINDS, 0)
 Document = dict[str, Any]
 

@@ -92,6 +92,19 @@ DEVICE = json_object(
     ports=array(PORT, "ports p WHERE p.device_id = d.id", "p.position"),
 )
 DEVICE_DELETED = json_object(id="d.id", name="d.name", type="d.type")
+# A port's electrical values as it shows them (`p` a port, `e` its row of values, if any):
+# phantom only on an input, phantom_safe false only on an output (SPEC E1).
+ELECTRICAL = json_object(
+    port_id="p.id",
+    level="e.level",
+    phantom="coalesce(e.phantom, false) AND p.type = 'Input'",
+    phantom_safe="coalesce(e.phantom_safe, true) OR p.type <> 'Output'",
+)
+# The ports whose values differ from the defaults as they show them.
+SHOWN_VALUES = (
+    "ports p JOIN port_electrical e ON e.port_id = p.id WHERE e.level IS NOT NULL"
+    " OR (e.phantom AND p.type = 'Input') OR (NOT e.phantom_safe AND p.type = 'Output')"
+)
 
 
 # --- Part D shapes ------------------------------------------------------------------------------
@@ -235,6 +248,7 @@ EXPORT: TextClause = text(f"""
         devices=array(_STUDIO_DEVICE, "devices d", "d.id"),
         cables=CABLES,
         scenes=array(SCENE, "scenes s", "s.id"),
+        electrical=array(ELECTRICAL, SHOWN_VALUES, "p.device_id, p.position"),
     )
 }::text
 """)

@@ -10,10 +10,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     model_validator,
 )
 
 from app.models.bay import NormallingMode
+from app.models.electrical import Level
 from app.schemas.bay import ChannelNumber
 from app.schemas.common import INT32_MAX, StoredText, integer_not_bool_or_text
 from app.schemas.port import PortTypeIn
@@ -100,6 +102,17 @@ class StudioPort(BaseModel):
 
 
 # A device and a scene without their lists: the import reads those lists an item at a time.
+class StudioElectrical(BaseModel):
+    """A port's electrical values (SPEC E1); a port the document gives none has the defaults."""
+
+    model_config = _Strict
+
+    port_id: Annotated[StoredText, Field(min_length=1)]
+    level: Level | None = None
+    phantom: StrictBool = False
+    phantom_safe: StrictBool = True
+
+
 class StudioDeviceFields(BaseModel):
     model_config = _Strict
 
@@ -205,6 +218,8 @@ class StudioDocument(StudioDocumentFields):
     devices: list[StudioDevice] = Field(default_factory=list, max_length=MAX_DEVICES)
     cables: list[StudioCable] = Field(default_factory=list, max_length=MAX_CABLES)
     scenes: list[StudioScene] = Field(default_factory=list, max_length=MAX_SCENES)
+    # Optional: a document of a version without it still imports (every port at the defaults).
+    electrical: list[StudioElectrical] = Field(default_factory=list, max_length=MAX_PORTS)
 
 
 class Counts(BaseModel):
@@ -214,6 +229,7 @@ class Counts(BaseModel):
     ports: int
     cables: int
     scenes: int
+    electrical: int = Field(description="Ports whose electrical values the import sets")
 
 
 class ImportResult(BaseModel):
@@ -230,6 +246,7 @@ class ImportResult(BaseModel):
                         "ports": 3,
                         "cables": 1,
                         "scenes": 0,
+                        "electrical": 0,
                     },
                     "create": {
                         "bays": 1,
@@ -238,6 +255,7 @@ class ImportResult(BaseModel):
                         "ports": 12,
                         "cables": 3,
                         "scenes": 1,
+                        "electrical": 0,
                     },
                     "update": {
                         "bays": 1,
@@ -246,6 +264,7 @@ class ImportResult(BaseModel):
                         "ports": 2,
                         "cables": 1,
                         "scenes": 0,
+                        "electrical": 0,
                     },
                 }
             ]

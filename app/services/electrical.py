@@ -16,19 +16,12 @@ from app.core.errors import (
     not_a_port_of,
 )
 from app.db.params import json_rows, texts
-from app.db.shapes import array, body, found, json_object
+from app.db.shapes import ELECTRICAL, array, body, found, json_object
 from app.models import Port, PortElectrical, PortType
 from app.schemas.electrical import DeviceElectricalUpdate, ElectricalUpdate
 from app.services.locks import lock_device, lock_device_ports, lock_ports
 
 DEFAULTS: dict[str, Any] = {"level": None, "phantom": False, "phantom_safe": True}
-# What a port shows: phantom only on an input, phantom_safe false only on an output.
-ELECTRICAL = json_object(
-    port_id="p.id",
-    level="e.level",
-    phantom="coalesce(e.phantom, false) AND p.type = 'Input'",
-    phantom_safe="coalesce(e.phantom_safe, true) OR p.type <> 'Output'",
-)
 _WITH_VALUES = "ports p LEFT JOIN port_electrical e ON e.port_id = p.id"
 # SQL text: PostgreSQL builds the JSON bodies (app/db/shapes.py).
 _GET = text(f"SELECT {ELECTRICAL}::text FROM {_WITH_VALUES} WHERE p.id = :id")

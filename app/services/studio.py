@@ -46,16 +46,49 @@ from sqlalchemy.sql import column
 
 from app.db import shapes
 from app.db.shapes import IMMEDIATE, REVISION, body
-from app.models import Bay, BayChannel, Cable, CableEnd, Device, PatchbayPoint, Port, Scene
+from app.models import (
+    Bay,
+    BayChannel,
+    Cable,
+    CableEnd,
+    Device,
+    PatchbayPoint,
+    Port,
+    PortElectrical,
+    Scene,
+)
 from app.services.locks import lock_studio
 from app.services.studio_document import COLUMNS, Document
 
-KINDS = ("bays", "patchbay_points", "devices", "ports", "cables", "scenes")
+# What the answer counts (its keys), and the table of each.
+KINDS = {
+    "bays": "bays",
+    "patchbay_points": "patchbay_points",
+    "devices": "devices",
+    "ports": "ports",
+    "cables": "cables",
+    "scenes": "scenes",
+    "electrical": "port_electrical",
+}
 _T: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[misc]
-    for model in (Bay, BayChannel, PatchbayPoint, Device, Port, Cable, CableEnd, Scene)
+    for model in (
+        Bay,
+        BayChannel,
+        PatchbayPoint,
+        Device,
+        Port,
+        PortElectrical,
+        Cable,
+        CableEnd,
+        Scene,
+    )
 }
-_KEYS = {"bay_channels": ("bay_id", "number"), "cable_ends": ("cable_id", "end_number")}
+_KEYS = {
+    "bay_channels": ("bay_id", "number"),
+    "cable_ends": ("cable_id", "end_number"),
+    "port_electrical": ("port_id",),
+}
 _WRITTEN = {
     **{table: tuple(c for c in columns if c != "n") for table, columns in COLUMNS.items()},
     "scenes": ("id", "name", "description", "created_at", "updated_at", "content"),
@@ -180,12 +213,12 @@ def _children_differ(parent: Table, child: str, to_parent: str) -> Any:
 _CHILDREN = {"bays": ("bay_channels", "bay_id"), "cables": ("cable_ends", "cable_id")}
 
 
-def _counts(kind: str) -> list[Any]:
-    """How many rows of a kind the document would create, update and delete."""
-    table, doc = _T[kind], _DOC[kind]
+def _counts(name: str) -> list[Any]:
+    """How many rows of a table the document would create, update and delete."""
+    table, doc = _T[name], _DOC[name]
     differs = _differs(table, doc)
-    if kind in _CHILDREN:
-        differs = or_(differs, _children_differ(table, *_CHILDREN[kind]))
+    if name in _CHILDREN:
+        differs = or_(differs, _children_differ(table, *_CHILDREN[name]))
     counted = (
         select(func.count()).select_from(doc).where(~exists().where(_matching(table, doc))),
         select(func.count()).select_from(doc.join(table, _matching(table, doc))).where(differs),
@@ -194,7 +227,7 @@ def _counts(kind: str) -> list[Any]:
     return [query.scalar_subquery() for query in counted]
 
 
-_PLAN = select(*(count for kind in KINDS for count in _counts(kind)))
+_PLAN = select(*(count for table in KINDS.values() for count in _counts(table)))
 # The order of `_counts`.
 _ACTIONS = ("create", "update", "delete")
 
@@ -250,7 +283,9 @@ _STEPS: tuple[Executable, ...] = (
     _UNSLOTTED,
     _deleted("bays"),
     _deleted("bay_channels"),
+    _deleted("port_electrical"),
     *_changed_and_new("bays", "bay_channels", "patchbay_points", "devices", "ports"),
+    *_changed_and_new("port_electrical"),
     _deleted("devices"),
     *_changed_and_new("cables", "cable_ends"),
     _deleted("scenes"),

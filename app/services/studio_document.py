@@ -44,6 +44,7 @@ COLUMNS = {
     "ports": ("id", "device_id", "label", "type", "patchbay_id", "n"),
     "cables": ("id", "label", "color"),
     "cable_ends": ("cable_id", "end_number", "point_id"),
+    "port_electrical": ("port_id", "level", "phantom", "phantom_safe"),
 }
 Row = tuple[Any, ...]
 
@@ -59,6 +60,8 @@ class Document:
     # Each point a channel names: (bay index, channel index, field), the point, its slot.
     slots: list[tuple[Loc, int, tuple[int, int, str]]] = field(default_factory=list)
     port_places: list[tuple[int, int]] = field(default_factory=list)  # (device, port) indexes
+    # Each item of `electrical`, with its index: rows are made of those that set a value.
+    electrical: list[tuple[int, s.StudioElectrical]] = field(default_factory=list)
     # Each table's rows (and the scenes') as the JSON array that the import's `:rows` takes.
     written: dict[str, str] = field(default_factory=dict)
 
@@ -68,7 +71,7 @@ class Document:
 
 _LIST_OF: dict[type[BaseModel], TypeAdapter[list[Any]]] = {
     model: TypeAdapter(list[model])  # type: ignore[valid-type]
-    for model in (s.StudioBay, s.StudioPoint, s.StudioPort, s.StudioCable)
+    for model in (s.StudioBay, s.StudioPoint, s.StudioPort, s.StudioCable, s.StudioElectrical)
 }
 _SCENE_LISTS: dict[str, TypeAdapter[list[Any]]] = {
     "links": TypeAdapter(list[SceneLink]),
@@ -167,6 +170,9 @@ class _Reading:
             "devices": lambda at: self._walked(at, Limit("devices", s.MAX_DEVICES), self._device),
             "cables": items(s.StudioCable, "cables", s.MAX_CABLES, self._cables),
             "scenes": lambda at: self._walked(at, Limit("scenes", s.MAX_SCENES), self._scene),
+            "electrical": items(
+                s.StudioElectrical, "electrical values", s.MAX_PORTS, self._electrical
+            ),
         }
         fields = self._object((), _WHOLE["document"], lists)
         if fields is not None:
@@ -201,6 +207,9 @@ class _Reading:
             self.doc.rows["cable_ends"] += [
                 (cable.id, n, point) for n, point in enumerate(cable.points, start=1)
             ]
+
+    def _electrical(self, first: int, values: list[s.StudioElectrical]) -> None:
+        self.doc.electrical += enumerate(values, start=first)
 
     def _device(self, d: int) -> None:
         loc: Loc = ("devices", d)
@@ -273,6 +282,11 @@ def read(body: bytes) -> Document:
     except ValueError as exc:  # json's JSONDecodeError, or a number of too many digits
         raise not_json(getattr(exc, "msg", str(exc)), getattr(exc, "pos", 0)) from None
     check(doc)
+    doc.rows["port_electrical"] = [
+        (value.port_id, value.level and value.level.value, value.phantom, value.phantom_safe)
+        for _, value in doc.electrical
+        if (value.level, value.phantom, value.phantom_safe) != (None, False, True)
+    ]
     slots = {point: slot for _, point, slot in doc.slots}
     points = doc.rows["patchbay_points"]
     points[:] = [(*point, *slots.get(point[0], _NO_SLOT)) for point in points]

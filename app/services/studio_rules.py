@@ -4,7 +4,14 @@ A 422 names the item, as Pydantic's do."""
 
 from typing import TYPE_CHECKING, Any
 
-from app.core.errors import ITEM_CABLE_TO_ITSELF, ITEM_JACK_PATCHED, Invalid
+from app.core.errors import (
+    FRAGILE_NON_OUTPUT,
+    ITEM_CABLE_TO_ITSELF,
+    ITEM_JACK_PATCHED,
+    PHANTOM_ON_NON_INPUT,
+    Invalid,
+)
+from app.models.port import PortType
 from app.schemas.scene import SceneCable, SceneLink
 from app.services.json_pieces import Errors, Loc
 
@@ -14,6 +21,7 @@ if TYPE_CHECKING:
 # The `msg` of a 422 naming an item that breaks a rule across items (beside the checks, as
 # Pydantic's stand beside the schemas; those the patch list shares are in app/core/errors.py).
 NOT_A_POINT = "not a point of this document"
+NOT_A_PORT = "not a port of this document"
 IN_A_SLOT = "point already in a slot"
 PORT_TWICE = "port id appears twice"
 HELD = "point already held by a port"
@@ -97,6 +105,7 @@ def check(doc: "Document") -> None:
             raise Invalid(("body", *loc, "patchbay_id"), HELD, point)
         if point is not None:
             held.add(point)
+    _check_electrical(doc)
     plugged: set[int] = set()
     ends = rows["cable_ends"]
     for n in range(0, len(ends), 2):
@@ -109,3 +118,20 @@ def check(doc: "Document") -> None:
             if point in plugged:
                 raise Invalid(("body", *loc, e), ITEM_JACK_PATCHED, point)
             plugged.add(point)
+
+
+def _check_electrical(doc: "Document") -> None:
+    """Each item names a port of the document, once, with values its type can have."""
+    types = {port[0]: port[3] for port in doc.rows["ports"]}
+    seen: set[str] = set()
+    for n, value in doc.electrical:
+        loc = ("body", "electrical", n)
+        if value.port_id not in types:
+            raise Invalid((*loc, "port_id"), NOT_A_PORT, value.port_id)
+        if value.port_id in seen:
+            raise Invalid((*loc, "port_id"), PORT_TWICE, value.port_id)
+        seen.add(value.port_id)
+        if value.phantom and types[value.port_id] != PortType.INPUT:
+            raise Invalid((*loc, "phantom"), PHANTOM_ON_NON_INPUT, True)
+        if not value.phantom_safe and types[value.port_id] != PortType.OUTPUT:
+            raise Invalid((*loc, "phantom_safe"), FRAGILE_NON_OUTPUT, False)
