@@ -326,6 +326,43 @@ def padded(value: Any, size: int) -> bytes:
     return text + b" " * (size - len(text))
 
 
+def studio_document(points: int = 0, ports: int = 0, scene_links: int = 0) -> bytes:
+    """A studio document of so many points, ports (of two devices) and scene links."""
+    document: dict[str, Any] = {
+        "format": "pepper-studio",
+        "version": 1,
+        "patchbay_points": [{"id": n, "name": "p"} for n in range(1, points + 1)],
+        "devices": [
+            {
+                "id": d,
+                "name": "d",
+                "type": "t",
+                "last_port_number": 0,
+                "ports": [
+                    {"id": f"p{d}-{n}", "label": "l", "type": "Input", "patchbay_id": None}
+                    for n in range(ports // 2 + d - 1)
+                ],
+            }
+            for d in (1, 2)
+        ],
+        "scenes": [
+            {
+                "id": s,
+                "name": f"s{s}",
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "updated_at": "2026-01-01T00:00:00+00:00",
+                "links": [
+                    {"port_id": f"p{n}", "patchbay_id": None} for n in range(scene_links // 6 + 1)
+                ],
+                "cables": [],
+                "modes": [],
+            }
+            for s in range(1, 7 if scene_links else 1)
+        ],
+    }
+    return js(document)
+
+
 def ports(count: int, label: str = "l") -> bytes:
     return js(
         {"name": "Big", "type": "Mixer", "ports": [{"label": label, "type": "Input"}] * count}
@@ -1476,6 +1513,174 @@ CASES: list[Any] = [
         200,
         unchanged=True,
     ),
+    # --- The bounds of the imports (SPEC G): 413 naming the bound, before the studio is held ---
+    *(
+        row(
+            f"import-over-{name}",
+            post("/import?dry_run=false", body=document),
+            413,
+            detail=f"Too many {what}: at most {bound:,} in one request",
+            unchanged=True,
+        )
+        for name, document, what, bound in (
+            ("points", studio_document(points=40_001), "patchbay points", 40_000),
+            ("ports", studio_document(ports=40_001), "ports", 40_000),
+            (
+                "scene-items",
+                studio_document(scene_links=200_001),
+                "scene links, cables and modes",
+                200_000,
+            ),
+        )
+    ),
+    *(
+        row(f"import-{name}", post("/import?dry_run=false", body=body), 422, unchanged=True)
+        for name, body in (
+            ("one-brace", b"{"),
+            ("a-list", b"[]"),
+            ("deep-brackets", b"[" * 100_000),
+            ("number-5000-digits", b'{"format": "pepper-studio", "version": ' + b"9" * 5000 + b"}"),
+            ("long-run-of-numbers", b'{"points": [' + b"1," * 450_000 + b"1]}"),
+            ("item-of-1000-objects", b'{"cables": [{"x": [' + b"{}," * 999 + b"{}]}]}"),
+            ("not-utf8", b'{"format": "pepper-studio\xff"}'),
+            ("key-twice", b'{"format": "pepper-studio", "format": "pepper-studio", "version": 1}'),
+            (
+                "scene-cable-to-itself",
+                js(
+                    {
+                        "format": "pepper-studio",
+                        "version": 1,
+                        "scenes": [
+                            {
+                                "id": 1,
+                                "name": "S",
+                                "created_at": "2026-01-01T00:00:00+00:00",
+                                "updated_at": "2026-01-01T00:00:00+00:00",
+                                "links": [],
+                                "cables": [{"points": [5, 5], "label": "", "color": None}],
+                                "modes": [],
+                            }
+                        ],
+                    }
+                ),
+            ),
+        )
+    ),
+    row(
+        "import-as-text-plain",
+        post("/import?dry_run=false", "Content-Type: text/plain", body=studio_document()),
+        415,
+        detail=NOT_JSON,
+        unchanged=True,
+    ),
+    *(
+        row(
+            f"csv-over-{name}",
+            post("/import/patch-list.csv?dry_run=false", "Content-Type: text/csv", body=body),
+            413,
+            detail=f"Too many {what}: at most {bound:,} in one request",
+            unchanged=True,
+        )
+        for name, body, what, bound in (
+            ("rows", CSV_HEADER + b",,,,,,,,,,,\r\n" * 40_001, "rows", 40_000),
+            (
+                "points",
+                CSV_HEADER + b"".join(b",,,,P%d,,,,,,,\r\n" % n for n in range(20_001)),
+                "rows with a point",
+                20_000,
+            ),
+            (
+                "channels",
+                CSV_HEADER + b"".join(b"B%d,96,top,,,,,,,,,\r\n" % n for n in range(209)),
+                "bay channels",
+                20_000,
+            ),
+        )
+    ),
+    row(
+        "csv-nearly-16mib-of-points",
+        post(
+            "/import/patch-list.csv",
+            "Content-Type: text/csv",
+            body=CSV_HEADER + b",,,,P,,,,,,,\r\n" * 1_198_000,
+        ),
+        413,
+        unchanged=True,
+    ),
+    row(
+        "csv-twin-device-without-the-first",
+        post(
+            "/import/patch-list.csv?dry_run=false",
+            "Content-Type: text/csv",
+            body=CSV_HEADER + b",,,,P1,,Synth [2],Synth,OUT,Output,,\r\n",
+        ),
+        422,
+        unchanged=True,
+    ),
+    row(
+        "csv-tab-first",
+        post(
+            "/import/patch-list.csv",
+            "Content-Type: text/csv",
+            body=CSV_HEADER + b",,,,\tP,,,,,,,\r\n",
+        ),
+        200,
+        unchanged=True,
+    ),
+    # --- Patch safety: electrical values and the checks ---------------------------------------
+    row(
+        "electrical-phantom-text",
+        http("PATCH", f"/ports/{LINKED}/electrical", JSON, body=js({"phantom": "yes"})),
+        422,
+        unchanged=True,
+    ),
+    row("electrical-port-nul", http("PATCH", "/ports/%00/electrical", JSON, body=b"{}"), 422),
+    row(
+        "electrical-over-1mib",
+        http("PATCH", f"/ports/{LINKED}/electrical", JSON, body=HUGE_DEVICE),
+        413,
+        detail=BODY_TOO_LARGE,
+    ),
+    row(
+        "electrical-device-huge",
+        http("PUT", "/devices/2147483648/electrical", JSON, body=js({"ports": []})),
+        422,
+    ),
+    row(
+        "electrical-501-ports",
+        http(
+            "PUT",
+            "/devices/1/electrical",
+            JSON,
+            body=js({"ports": [{"port_id": f"p{n}"} for n in range(501)]}),
+        ),
+        422,
+        unchanged=True,
+    ),
+    row(
+        "preview-501-steps",
+        post("/checks/preview", body=js({"steps": [{"action": "plug", "points": [1, 2]}] * 501})),
+        422,
+    ),
+    row(
+        "preview-cable-to-itself",
+        post("/checks/preview", body=js({"steps": [{"action": "plug", "points": [1, 1]}]})),
+        422,
+    ),
+    row(
+        "preview-point-huge",
+        post("/checks/preview", body=js({"steps": [{"action": "plug", "points": [1, 2**31]}]})),
+        422,
+    ),
+    row(
+        "preview-as-text-plain",
+        post("/checks/preview", "Content-Type: text/plain", body=js({"steps": []})),
+        415,
+        detail=NOT_JSON,
+    ),
+    row("preview-over-1mib", post("/checks/preview", body=HUGE_DEVICE), 413, detail=BODY_TOO_LARGE),
+    row("checks-if-none-match-junk", get("/checks", "If-None-Match: garbage"), 200),
+    row("scene-apply-accept-risk-maybe", post("/scenes/1/apply?accept_risk=maybe"), 422),
     row(
         "import-chunked-over-16mib",
         post("/import?dry_run=false", CHUNKED, body=chunked(b" " * (17 * MIB))),
