@@ -1,5 +1,7 @@
 """Bays: physical patchbay units, their normalled channels, and the points in their slots."""
 
+from collections.abc import Sequence
+
 from sqlalchemy import (
     Connection,
     Integer,
@@ -35,21 +37,33 @@ from app.schemas.bay import BayCreate, BayUpdate, ChannelModes, ChannelSlots
 from app.services.locks import lock_bay, lock_points, points_held
 
 _MODE = BayChannel.mode.type
-_INSERT_BAY = (
+# Bays and channels in one statement each, whatever their number (the patch list import makes
+# hundreds), in the order given: ids come from the sequence, in insertion order.
+_BAYS = (
+    func.unnest(texts("names"), texts("descriptions"))
+    .table_valued("name", "description", with_ordinality="n")
+    .render_derived(name="given")
+)
+_INSERT_BAYS = (
     insert(Bay)
-    .values(name=bindparam("name"), description=bindparam("description"))
+    .from_select(
+        ["name", "description"], select(_BAYS.c.name, _BAYS.c.description).order_by(_BAYS.c.n)
+    )
     .returning(Bay.id)
+)
+_CHANNELS = (
+    func.unnest(integers("bays"), integers("numbers"), texts("modes"))
+    .table_valued("bay", "number", "mode")
+    .render_derived(name="given")
+)
+_INSERT_CHANNELS = insert(BayChannel).from_select(
+    ["bay_id", "number", "mode"],
+    select(_CHANNELS.c.bay, _CHANNELS.c.number, cast(_CHANNELS.c.mode, BayChannel.mode.type)),
 )
 _NUMBERS = (
     func.generate_series(1, bindparam("channels", type_=Integer))
     .table_valued("n")
     .render_derived(name="numbers")
-)
-_INSERT_CHANNELS = insert(BayChannel).from_select(
-    ["bay_id", "number", "mode"],
-    select(
-        bindparam("bay", type_=Integer), _NUMBERS.c.n, cast(bindparam("mode", type_=_MODE), _MODE)
-    ),
 )
 # Channel by channel, top before bottom: 1T, 1B, 2T, ... (ids follow insertion order).
 _JACKS = values(
@@ -113,14 +127,29 @@ def get_bay(conn: Connection, *, bay_id: int) -> str:
     return found(conn, shapes.GET_BAY, {"id": bay_id}, BAY_NOT_FOUND)
 
 
+def insert_bays(conn: Connection, bays: Sequence[tuple[str, str]]) -> list[int]:
+    """Insert bays (name, description); their ids, in order."""
+    if not bays:
+        return []
+    names, descriptions = (list(column) for column in zip(*bays, strict=True))
+    params = {"names": names, "descriptions": descriptions}
+    return sorted(conn.execute(_INSERT_BAYS, params).scalars())
+
+
+def insert_channels(conn: Connection, channels: Sequence[tuple[int, int, str]]) -> None:
+    """Insert channels (bay, number, mode)."""
+    if channels:
+        bays, numbers, modes = (list(column) for column in zip(*channels, strict=True))
+        conn.execute(_INSERT_CHANNELS, {"bays": bays, "numbers": numbers, "modes": modes})
+
+
 def create_bay(conn: Connection, *, data: BayCreate) -> tuple[int, str]:
     """Create the bay and its channels, and with `create_points` a point per jack; its id and
     Bay JSON."""
-    named = {"name": data.name, "description": data.description}
-    bay_id = int(conn.execute(_INSERT_BAY, named).scalar_one())
-    params = {"bay": bay_id, "channels": data.channels, "mode": data.mode, "name": data.name}
-    conn.execute(_INSERT_CHANNELS, params)
+    [bay_id] = insert_bays(conn, [(data.name, data.description)])
+    insert_channels(conn, [(bay_id, n, data.mode) for n in range(1, data.channels + 1)])
     if data.create_points:
+        params = {"bay": bay_id, "channels": data.channels, "name": data.name}
         conn.execute(_INSERT_POINTS, params)
     return bay_id, get_bay(conn, bay_id=bay_id)
 

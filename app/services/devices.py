@@ -1,6 +1,8 @@
 """Devices and their ports: creating them (ports numbered `dev-{device_id}-port-{n}`, never
 reused), reading, renaming, adding a port, deleting."""
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, Integer, bindparam, cast, delete, func, insert, select, update
 
 from app.core.errors import DEVICE_NOT_FOUND, PORT_NUMBERS_USED_UP, Conflict, NotFound
@@ -13,30 +15,46 @@ from app.schemas.device import DeviceCreate, DeviceUpdate
 from app.schemas.port import PortCreate
 from app.services.locks import claim_points, lock_device, lock_device_ports
 
-_INSERT_DEVICE = (
-    insert(Device)
-    .values(name=bindparam("name"), type=bindparam("type"), last_port_number=bindparam("ports"))
-    .returning(Device.id)
-)
-# Ports in the order given: their `position` comes from a sequence, in insertion order.
-_GIVEN = (
-    func.unnest(texts("ids"), texts("labels"), texts("types"), integers("points"))
-    .table_valued("id", "label", "type", "point", with_ordinality="n")
+# Devices and ports in one statement each, whatever their number (the patch list import makes
+# thousands), in the order given: ids and ports' `position` come from sequences, in insertion
+# order.
+_DEVICES = (
+    func.unnest(texts("names"), texts("types"), integers("lasts"))
+    .table_valued("name", "type", "last", with_ordinality="n")
     .render_derived(name="given")
 )
-_INSERT_PORTS = (
-    insert(Port)
+_INSERT_DEVICES = (
+    insert(Device)
     .from_select(
-        ["id", "device_id", "label", "type", "patchbay_id"],
-        select(
-            _GIVEN.c.id,
-            bindparam("device", type_=Integer),
-            _GIVEN.c.label,
-            cast(_GIVEN.c.type, Port.type.type),
-            _GIVEN.c.point,
-        ).order_by(_GIVEN.c.n),
+        ["name", "type", "last_port_number"],
+        select(_DEVICES.c.name, _DEVICES.c.type, _DEVICES.c.last).order_by(_DEVICES.c.n),
     )
-    .returning(Port.id)
+    .returning(Device.id)
+)
+_PORTS = (
+    func.unnest(
+        texts("ids"), integers("devices"), texts("labels"), texts("types"), integers("points")
+    )
+    .table_valued("id", "device", "label", "type", "point", with_ordinality="n")
+    .render_derived(name="given")
+)
+_INSERT_PORTS = insert(Port).from_select(
+    ["id", "device_id", "label", "type", "patchbay_id"],
+    select(
+        _PORTS.c.id,
+        _PORTS.c.device,
+        _PORTS.c.label,
+        cast(_PORTS.c.type, Port.type.type),
+        _PORTS.c.point,
+    ).order_by(_PORTS.c.n),
+)
+_LASTS = (
+    func.unnest(integers("ids"), integers("lasts"))
+    .table_valued("id", "last")
+    .render_derived(name="given")
+)
+_SET_LAST_PORT_NUMBERS = (
+    update(Device).where(Device.id == _LASTS.c.id).values(last_port_number=_LASTS.c.last)
 )
 # Past the highest number the device ever gave out, and past any id of that form typed in by
 # hand, whichever device it was given to.
@@ -47,11 +65,6 @@ _HIGHEST_TYPED_IN = (
 )
 _HIGHEST_PORT_NUMBER = select(func.greatest(bindparam("last", type_=Integer), _HIGHEST_TYPED_IN))
 _DEVICE_EXISTS = select(Device.id).where(Device.id == bindparam("id"))
-_SET_LAST_PORT_NUMBER = (
-    update(Device)
-    .where(Device.id == bindparam("device_id"))
-    .values(last_port_number=bindparam("n"))
-)
 d = DEVICE_ROWS.c
 _UPDATE_DEVICE = (
     update(DEVICE_ROWS)
@@ -77,35 +90,47 @@ def _points_of(ports: list[PortCreate]) -> list[int]:
     return [port.patchbay_id for port in ports if port.patchbay_id is not None]
 
 
-def _insert_ports(
-    conn: Connection, device_id: int, first: int, ports: list[PortCreate]
-) -> list[str]:
-    """Insert the ports numbered from `first`; their ids."""
-    params = {
-        "device": device_id,
-        "ids": [f"dev-{device_id}-port-{first + n}" for n in range(len(ports))],
-        "labels": [port.label for port in ports],
-        "types": [port.type.value for port in ports],
-        "points": [port.patchbay_id for port in ports],
-    }
-    return list(conn.execute(_INSERT_PORTS, params).scalars())
+def insert_devices(conn: Connection, devices: Sequence[tuple[str, str, int]]) -> list[int]:
+    """Insert devices (name, type, highest port number); their ids, in order."""
+    if not devices:
+        return []
+    names, types, lasts = (list(column) for column in zip(*devices, strict=True))
+    params = {"names": names, "types": types, "lasts": lasts}
+    return sorted(conn.execute(_INSERT_DEVICES, params).scalars())
+
+
+def insert_ports(conn: Connection, ports: Sequence[tuple[str, int, str, str, int | None]]) -> None:
+    """Insert ports (id, device, label, type, point), in order, on points the caller has
+    claimed."""
+    if ports:
+        ids, devices, labels, types, points = (list(column) for column in zip(*ports, strict=True))
+        params = {"ids": ids, "devices": devices, "labels": labels, "types": types}
+        conn.execute(_INSERT_PORTS, {**params, "points": points})
+
+
+def set_last_port_numbers(conn: Connection, numbers: dict[int, int]) -> None:
+    """Set the highest port number of locked devices."""
+    if numbers:
+        ids, lasts = (list(column) for column in zip(*numbers.items(), strict=True))
+        conn.execute(_SET_LAST_PORT_NUMBERS, {"ids": ids, "lasts": lasts})
+
+
+def _numbered(
+    device_id: int, first: int, ports: list[PortCreate]
+) -> list[tuple[str, int, str, str, int | None]]:
+    """A device's new ports as `insert_ports` takes them, numbered from `first`."""
+    return [
+        (f"dev-{device_id}-port-{first + n}", device_id, port.label, port.type, port.patchbay_id)
+        for n, port in enumerate(ports)
+    ]
 
 
 def create_device(conn: Connection, *, data: DeviceCreate) -> tuple[int, str]:
     """Create the device and its ports; returns its id and its Device JSON."""
-    device_id, _ = insert_device(conn, name=data.name, type=data.type, ports=data.ports)
+    claim_points(conn, _points_of(data.ports))
+    [device_id] = insert_devices(conn, [(data.name, data.type, len(data.ports))])
+    insert_ports(conn, _numbered(device_id, 1, data.ports))
     return device_id, get_device(conn, device_id=device_id)
-
-
-def insert_device(
-    conn: Connection, *, name: str, type: str, ports: list[PortCreate]
-) -> tuple[int, list[str]]:
-    """Insert a device with its ports (any number: an import is not held to a request body's
-    limits); its id and its ports' ids, in order."""
-    claim_points(conn, _points_of(ports))
-    params = {"name": name, "type": type, "ports": len(ports)}
-    device_id = int(conn.execute(_INSERT_DEVICE, params).scalar_one())
-    return device_id, _insert_ports(conn, device_id, 1, ports) if ports else []
 
 
 def update_device(conn: Connection, *, device_id: int, data: DeviceUpdate) -> str:
@@ -124,8 +149,10 @@ def add_ports(conn: Connection, *, device_id: int, ports: list[PortCreate]) -> l
     first = int(conn.execute(_HIGHEST_PORT_NUMBER, params).scalar_one()) + 1
     if first + len(ports) - 1 > INT32_MAX:  # a last_port_number typed in by hand
         raise Conflict(PORT_NUMBERS_USED_UP)
-    conn.execute(_SET_LAST_PORT_NUMBER, {"n": first + len(ports) - 1, "device_id": device_id})
-    return _insert_ports(conn, device_id, first, ports)
+    set_last_port_numbers(conn, {device_id: first + len(ports) - 1})
+    rows = _numbered(device_id, first, ports)
+    insert_ports(conn, rows)
+    return [port_id for port_id, *_ in rows]
 
 
 def add_port(conn: Connection, *, device_id: int, data: PortCreate) -> tuple[str, str]:
