@@ -1,15 +1,6 @@
 """Importing a patch list (SPEC D6): build what the rows name and the studio lacks.
 
-Rows are matched to what exists so that importing a studio's own export changes nothing, and
-importing it into an empty studio rebuilds it:
-
-- bays by name, and a row's slot by (bay, channel, row); a bay row with an empty point cell is an
-  empty slot (it makes the channel, with its mode, and no point);
-- loose points by name: the k-th row of a name is the k-th loose point of that name, by id;
-- devices by name and number (`Synth [2]`, see `patch_list`); ports by label within their
-  device: a row takes the port of that label already on its point, else the next one of that
-  label not taken by another row (in creation order), else a new one;
-- a cable by its two points, in either order; a row whose cable label differs relabels it.
+How rows are matched to what exists: app/services/patch_list_plan.py.
 
 The import plans first, from the studio as one statement reads it: every check (a 422 naming
 row and column), what to create (under provisional keys) and what changes. A dry run stops
