@@ -1,6 +1,7 @@
 """What a new user meets first: HEAD on every GET, a clear 415 for a body that is not JSON, a
 start page, one version, and a start that explains a database it cannot reach."""
 
+import inspect
 import os
 import subprocess
 import sys
@@ -138,3 +139,31 @@ def test_a_database_that_cannot_be_reached_stops_the_start_with_one_line() -> No
     assert "cannot migrate the database at postgresql+psycopg://nobody:***@127.0.0.1:9/" in line
     assert "Traceback" not in started.stderr
     assert "pw@" not in started.stderr
+
+
+def test_every_request_response_endpoint_is_a_def() -> None:
+    """FastAPI runs a `def` endpoint in a worker thread: no endpoint's work (label strips,
+    signal flow, imports) can hold the event loop, and with it /health. Only the event
+    stream is async, waiting on the listener."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from app.main import create_app
+    from tests.conftest import settings
+
+    app = create_app(settings("postgresql://unused@127.0.0.1/unused"))
+    endpoints = {
+        context.path_format: context.original_route.endpoint
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+    }
+    assert len(endpoints) > 40
+    asynchronous = sorted(path for path, f in endpoints.items() if inspect.iscoroutinefunction(f))
+    streams = sorted(path for path, f in endpoints.items() if inspect.isasyncgenfunction(f))
+    assert asynchronous == []
+    assert streams == ["/events"]
+
+
+def test_the_checks_say_what_they_answer(schema: dict[str, Any]) -> None:
+    for path in ("/", "/health", "/ready"):
+        ok = schema["paths"][path]["get"]["responses"]["200"]
+        assert ok["content"]["application/json"]["schema"], path

@@ -290,6 +290,8 @@ def start_with(**environment: str) -> subprocess.CompletedProcess[str]:
         ({"DB_LOCK_TIMEOUT": "60"}, "DB_LOCK_TIMEOUT"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
         ({"HISTORY_RETENTION_DAYS": "-1"}, "HISTORY_RETENTION_DAYS"),
+        # FastAPI pings an idle stream after 15 s: the service's own keep-alive comes first.
+        ({"SSE_KEEPALIVE_SECONDS": "15"}, "SSE_KEEPALIVE_SECONDS"),
     ],
 )
 def test_bad_settings_stop_the_service_with_a_message(
