@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy import Connection, Engine, Text, bindparam, create_engine, func, select
 
 from app.core.config import Settings
 from app.core.logging import actor_var, request_id_var
@@ -23,18 +23,26 @@ from app.core.logging import actor_var, request_id_var
 STUDIO_LOCK = 0x70657070  # "pepp"
 
 
+def _holding(lock: Any) -> Any:
+    return select(
+        func.set_config("pepper.request_id", bindparam("request_id", type_=Text), True),
+        func.set_config("pepper.actor", bindparam("actor", type_=Text), True),
+        lock(STUDIO_LOCK),
+    )
+
+
+_HOLD = {
+    False: _holding(func.pg_advisory_xact_lock_shared),
+    True: _holding(func.pg_advisory_xact_lock),
+}
+
+
 def hold_studio(conn: Connection, *, whole_studio: bool = False) -> None:
     """The first statement of every write transaction: what it tells the history triggers
     about the request (migration 0008), and its hold on the studio (shared, or alone for
     `whole_studio`), in one round trip."""
-    lock = func.pg_advisory_xact_lock if whole_studio else func.pg_advisory_xact_lock_shared
-    conn.execute(
-        select(
-            func.set_config("pepper.request_id", request_id_var.get(), True),
-            func.set_config("pepper.actor", actor_var.get(), True),
-            lock(STUDIO_LOCK),
-        )
-    )
+    params = {"request_id": request_id_var.get(), "actor": actor_var.get()}
+    conn.execute(_HOLD[whole_studio], params)
 
 
 def libpq_options(settings: Settings, application_name: str = "pepper") -> dict[str, Any]:
