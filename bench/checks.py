@@ -5,6 +5,8 @@
             (one database): from sending a write to receiving its `state` event
   shutdown  streams open on a process, SIGTERM: the time until it exits
   history   what the history tables grow by per entry while a load writes (scenario d)
+  polling   a path GET 20 times a second while a timed request runs (the w rows: /health)
+  at once   requests sent together: each one's time, the server's memory before and after
 
 Streams are plain sockets reading the chunked event stream (an event is one chunk).
 """
@@ -18,12 +20,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 
 import psycopg
 
 from bench.report import Result, Scenario
-from bench.servers import Fleet, Server, send
+from bench.servers import Fleet, NotHere, Reply, Server, not_here, send
 
 EVENT = re.compile(rb"event: state\r?\n(?:[^\r\n]*\r?\n)*?id: (\d+)\r?\n")
 
@@ -67,6 +70,81 @@ def rest(sock: socket.socket, wait: float | None) -> bytes | None:
     except OSError:
         pass
     return tail
+
+
+@contextmanager
+def polling(server: Server, path: str, hz: float = 20) -> Iterator[list[tuple[float, int]]]:
+    """GET `path` `hz` times a second (or as often as its answers allow), each on a connection
+    of its own, until the block ends: each one's seconds and status (0: no answer)."""
+    polled: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        due = time.perf_counter()
+        while not done.is_set():
+            sent = time.perf_counter()
+            try:
+                status = send(server.url(path)).status
+            except OSError:
+                status = 0
+            polled.append((time.perf_counter() - sent, status))
+            due = max(due + 1 / hz, time.perf_counter())
+            done.wait(due - time.perf_counter())
+
+    poller = threading.Thread(target=poll, daemon=True)
+    if path:
+        poller.start()
+    try:
+        yield polled
+    finally:
+        done.set()
+        if path:
+            poller.join()
+
+
+def polled_while(path: str, polled: list[tuple[float, int]], result: Result) -> None:
+    """The polls' p50, p99 (poll_p99, for a target) and max, and those not answered 200."""
+    if not polled:
+        return
+    ms = sorted(seconds * 1000 for seconds, _ in polled)
+    result.data["poll_p99"] = p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+    failed = sum(status != 200 for _, status in polled)
+    result.each.append(
+        f"{path} p50 {statistics.median(ms):,.1f} / p99 {p99:,.1f} / max {ms[-1]:,.1f} ms of "
+        f"{len(ms)} polls" + (f", {failed} not 200" if failed else "")
+    )
+
+
+def at_once(fleet: Fleet, scenario: Scenario, results: dict[str, Result]) -> Result:
+    """`runs` GETs of `path` sent together, "{}" in it taking each of the server's `ports` in
+    turn: their times, the server's RSS before, its peak, and its RSS 1 s after the last answer."""
+    server, result = fleet.get(scenario.server), Result(scenario)
+    ports = server.data["ports"]
+    paths = [scenario.path.format(ports[n % len(ports)]) for n in range(scenario.runs)]
+
+    def timed(path: str) -> tuple[float, Reply]:
+        sent = time.perf_counter()
+        reply = send(server.url(path))
+        return time.perf_counter() - sent, reply
+
+    before = server.peak_mb("VmRSS")
+    server.reset_peak()
+    with ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(timed, paths))
+    if any(not_here(reply) for _, reply in answers):
+        raise NotHere
+    time.sleep(1)
+    after, result.peak_mb = server.peak_mb("VmRSS"), server.peak_mb()
+    for took, reply in answers:
+        result.runs_s.append(took)
+        result.statuses[reply.status] = result.statuses.get(reply.status, 0) + 1
+    result.data = {"rss_before": before, "rss_after": after, "rss_growth": after - before}
+    times = ", ".join(f"{took * 1000:,.0f}" for took in result.runs_s)
+    result.summary = (
+        f"{times} ms; RSS {before:,.0f} MB before, peak {result.peak_mb:,.0f} MB, "
+        f"{after:,.0f} MB 1 s after the last answer"
+    )
+    return result
 
 
 def event_latency(fleet: Fleet, scenario: Scenario, results: dict[str, Result]) -> Result:

@@ -53,6 +53,7 @@ class Scenario:
     runs: int = 0  # timed one at a time, this many times, after `warm` times not counted
     warm: int = 0
     group: str = ""  # consecutive timed rows of a group take turns, round by round
+    poll: str = ""  # a path GET 20 times a second, meanwhile, each on a new connection
     request: Callable[[Round], Request] | None = None  # else method, path, body, headers
     each: Callable[[bytes], str] | None = None  # what an answer holds, for the table
     how: Callable[[Fleet, "Scenario", dict[str, "Result"]], "Result"] | None = None
@@ -62,6 +63,13 @@ class Scenario:
     @property
     def kind(self) -> str:
         return "check" if self.how else "timed" if self.runs else "load"
+
+    def request_at(self, r: Round) -> Request:
+        """What it sends in round `r`: `request`'s, or else its own method, path, body, headers."""
+        if self.request:
+            return self.request(r)
+        asked = dict(line.split(": ", 1) for line in self.headers)
+        return self.method, self.path, self.body or None, asked
 
 
 @dataclass
@@ -89,14 +97,15 @@ class Result:
         return bad + self.socket_errors + (self.error is not None)
 
     def figure(self, kind: str) -> float | None:
-        """rate (req/s), p99 or slowest (s), non-2xx, or a figure of `data` (bytes)."""
+        """rate (req/s), p99, median or slowest (s), non-2xx, peak (MB), or one of `data`."""
         if kind == "non-2xx" and self.rps is not None:
             return sum(n for status, n in self.statuses.items() if status // 100 != 2)
         if kind == "p99":
             return self.latency_ms["p99"] / 1000 if self.latency_ms else None
-        if kind == "slowest":
-            return max(self.runs_s) if self.runs_s else None
-        return self.rps if kind == "rate" else self.data.get(kind)
+        if kind in ("slowest", "median"):
+            pick = max if kind == "slowest" else statistics.median
+            return pick(self.runs_s) if self.runs_s else None
+        return {"rate": self.rps, "peak": self.peak_mb}.get(kind, self.data.get(kind))
 
     def vs_ratio(self, results: Mapping[str, "Result"]) -> float | None:
         """Requests/s over the `vs` row's; a timed request's slowest run over the `vs` row's
@@ -109,33 +118,34 @@ class Result:
         return value * base.rps if timed else value / base.rps
 
 
+UNITS = {"rate": " req/s", "p99": " s", "median": " s", "slowest": " s", "bytes": " B"}
+UNITS |= {"rss": " MB", "peak": " MB", "rss_growth": " MB", "poll_p99": " ms"}
+
+
 @dataclass(frozen=True)
 class Target:
     label: str
-    kind: str  # rate, p99, slowest, rss (a server's peak since start), bytes, non-2xx
-    of: str  # a row; for rss, a server
+    kind: str  # a Result.figure, or rss: a server's peak since start
+    of: str  # a row, or rows ("w1,w2": the worst of them); for rss, a server
     bound: float  # a rate at least, anything else at most
     over: str | None = None  # a rate over this row's, a time over its time per request
 
     def assess(self, results: Mapping[str, Result], peaks: Mapping[str, float]) -> list[str]:
         """The target's row: label, formula, measured (from what), bound, met."""
-        result, base = results.get(self.of), results.get(self.over or "")
-        value = (
-            peaks.get(self.of)
-            if self.kind == "rss"
-            else result.figure(self.kind)
-            if result
-            else None
+        at_least, base = self.kind == "rate", results.get(self.over or "")
+        rows = [results[of] for of in self.of.split(",") if of in results]
+        figures = (
+            [peaks.get(self.of)] if self.kind == "rss" else [r.figure(self.kind) for r in rows]
         )
+        known = [figure for figure in figures if figure is not None]
+        value = (min if at_least else max)(known) if known else None
         rate = base.rps if base else None
-        at_least = self.kind == "rate"
         sign = "÷" if at_least else "*"
         formula = f"{self.of} {self.kind}" + (f" {sign} {self.over} req/s" if self.over else "")
         bound = f"{'≥' if at_least else '≤'} {self.bound:,.4g}"
         if value is None or (self.over and not rate):
             return [self.label, formula, "-", bound, "-"]
-        units = {"rate": " req/s", "p99": " s", "slowest": " s", "rss": " MB", "bytes": " B"}
-        shown = f"{value:,.4g}{units.get(self.kind, '')}"
+        shown = f"{value:,.4g}{UNITS.get(self.kind, '')}"
         if rate:
             value = value / rate if at_least else value * rate
             shown = f"{value:,.4g} ({shown} {sign} {rate:,.1f})"

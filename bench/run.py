@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import seed, servers
-from bench.checks import footprint, history_growth, rest, streams
+from bench.checks import footprint, history_growth, polled_while, polling, rest, streams
 from bench.report import Result, Round, Scenario, machine, write
 from bench.scenarios import SCENARIOS, SERVERS, TARGETS
 from bench.servers import RESULTS, Fleet, NotHere, Server, cpu, not_here, run_wrk, send
@@ -119,8 +119,8 @@ def load(fleet: Fleet, scenario: Scenario, config: Config, results: dict[str, Re
     server, result, headers = fleet.get(scenario.server), Result(scenario), list(scenario.headers)
     args = [arg.format(seed=config.seed) for arg in scenario.args]
     if scenario.script == "status.lua":  # one request, always the same: try it first
-        asked = dict(line.split(": ", 1) for line in scenario.headers)
-        probe = send(server.url(scenario.path), scenario.method, scenario.body or None, asked)
+        method, path, sent, asked = scenario.request_at(Round(0, {}, server.data))
+        probe = send(server.url(path), method, sent, asked)
         if not_here(probe):
             raise NotHere
         if scenario.etag and (etag := probe.headers.get("ETag")) is None:
@@ -170,19 +170,18 @@ def timed(
             server.reset_peak()
             before, started = cpu(server), time.perf_counter()
         for scenario, result in zip(group, results, strict=True):
-            if scenario.request:
-                method, path, body, headers = scenario.request(Round(n, answers, server.data))
-            else:
-                method, path, body = scenario.method, scenario.path, scenario.body or None
-                headers = dict(line.split(": ", 1) for line in scenario.headers)
-            sent = time.perf_counter()
-            reply = send(server.url(path), method, body, headers)
+            method, path, body, headers = scenario.request_at(Round(n, answers, server.data))
+            with polling(server, scenario.poll) as polled:
+                sent = time.perf_counter()
+                reply = send(server.url(path), method, body, headers)
+                took = time.perf_counter() - sent
             if not_here(reply):
                 raise NotHere
             if n >= warm:
-                result.runs_s.append(time.perf_counter() - sent)
+                result.runs_s.append(took)
                 result.statuses[reply.status] = result.statuses.get(reply.status, 0) + 1
-            if not 200 <= reply.status < 300:
+                polled_while(scenario.poll, polled, result)
+            if not (200 <= reply.status < 300 or reply.status in scenario.ok):
                 result.notes.append(
                     f"{method} {path} answered {reply.status}: {reply.body[:200]!r}"
                 )

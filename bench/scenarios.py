@@ -6,10 +6,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bench.checks import event_latency, shutdown
+import psycopg
+
+from bench.checks import at_once, event_latency, shutdown
+from bench.documents import patch_list, studio_document
 from bench.report import ANY_STATUS, Request, Round, Scenario, Target
-from bench.seed import SMALL, change_patch
+from bench.seed import BAY_LAYOUT, NET, SMALL, change_patch
 from bench.servers import RESULTS, Fleet, NotHere, Server, ServerSpec, not_here, send
+
+JSON, CSV = "application/json", "text/csv"
 
 
 def state_file(fleet: Fleet) -> dict[str, str]:
@@ -29,7 +34,7 @@ def save_scenes(server: Server) -> dict[str, Any]:
 
     def save(name: str) -> int:
         body = json.dumps({"name": name, "description": "saved by the benchmark"}).encode()
-        reply = send(server.url("/scenes"), "POST", body, {"Content-Type": "application/json"})
+        reply = send(server.url("/scenes"), "POST", body, {"Content-Type": JSON})
         if not_here(reply):
             raise NotHere
         if reply.status != 201:
@@ -39,6 +44,23 @@ def save_scenes(server: Server) -> dict[str, Any]:
     first = save("bench: as seeded")
     change_patch(server.database_url)
     return {"scenes": [first, save("bench: changed")]}
+
+
+def judge_once(server: Server) -> dict[str, Any]:
+    """GET /checks: the studio is judged once per revision, and a preview (m) reuses that."""
+    send(server.url("/checks"))
+    return {}
+
+
+def chain_ends(server: Server) -> dict[str, Any]:
+    """The ports on the first and the last point of the net studio's chain."""
+    with psycopg.connect(server.database_url) as conn:
+        ends = "SELECT id FROM ports WHERE patchbay_id IN (1, %s) ORDER BY patchbay_id"
+        return {"ports": [row[0] for row in conn.execute(ends, [NET.points])]}
+
+
+def signal_of(end: int) -> Callable[[Round], Request]:
+    return lambda r: ("GET", f"/ports/{r.data['ports'][end]}/signal", None, {})
 
 
 # Recalled in turn, A first, so every apply makes the whole difference again.
@@ -51,9 +73,10 @@ def scene_apply(r: Round) -> Request:
     return "POST", f"/scenes/{r.data['scenes'][r.n % 2]}/apply", b"", match
 
 
-def sending(row: str, path: str, content_type: str) -> Callable[[Round], Request]:
-    """POST the last answer of `row` to `path`."""
-    return lambda r: ("POST", path, r.answers[row], {"Content-Type": content_type})
+def posting(
+    path: str, content_type: str, body: Callable[[Round], bytes]
+) -> Callable[[Round], Request]:
+    return lambda r: ("POST", path, body(r), {"Content-Type": content_type})
 
 
 def steps(body: bytes) -> str:
@@ -65,8 +88,15 @@ def size(body: bytes) -> str:
     return f"{len(body) / 1000:,.1f} kB{rows}"
 
 
+def routes(body: bytes) -> str:
+    found = [route["via"] for way in ("feeds", "fed_by") for route in json.loads(body)[way]]
+    return f"{len(found):,} routes, via up to {max(map(len, found), default=0):,} points"
+
+
 def items(body: bytes) -> str:
     answer = json.loads(body)
+    if "detail" in answer:  # a refusal
+        return str(answer["detail"])
 
     def count(way: str) -> int:
         return sum(n if isinstance(n, int) else len(n) for n in answer.get(way, {}).values())
@@ -79,11 +109,14 @@ SERVERS = {
     "small-2": ServerSpec("pepper", "small"),  # a second process: events, shutdown
     "large": ServerSpec("pepper", "large"),
     "bays-flat": ServerSpec("pepper", "bays-flat"),
-    "bays": ServerSpec("pepper", "bays"),
+    "bays": ServerSpec("pepper", "bays", setup=judge_once),
+    "net": ServerSpec("pepper", "net", setup=chain_ends),
     "no-history": ServerSpec("pepper", "small-no-history"),
     "scenes": ServerSpec("pepper", "bays-scenes", setup=save_scenes),
     "export": ServerSpec("pepper", "bays-export"),
     "empty": ServerSpec("pepper", "empty"),
+    "import-json": ServerSpec("pepper", "empty-json"),
+    "import-csv": ServerSpec("pepper", "empty-csv"),
     "earlier": ServerSpec("earlier", "earlier"),
     "ceiling": ServerSpec("ceiling", "small", env=state_file),
 }
@@ -91,7 +124,8 @@ for http in ("h11", "httptools"):
     SERVERS[f"small-{http}"] = ServerSpec("pepper", "small", http)
     SERVERS[f"ceiling-{http}"] = ServerSpec("ceiling", "small", http, state_file)
 
-NOT_MODIFIED = frozenset({304})
+NOT_MODIFIED, REFUSED = frozenset({304}), frozenset({413, 422})
+PLUG = {"steps": [{"action": "plug", "points": list(BAY_LAYOUT.free_jacks())}]}
 RELINK_ARGS = ("{seed}", str(SMALL.devices), str(SMALL.ports_per_device), str(SMALL.points))
 
 
@@ -111,6 +145,25 @@ def protocol(http: str, first: int, against: int | None) -> list[Scenario]:
         Scenario(ids[1], f"304, --http {http}", state, etag=True, ok=NOT_MODIFIED, vs=vs[1]),
         Scenario(ids[2], f"k1, --http {http}", k1, "/constant/sync", vs=vs[2]),
     ]
+
+
+def largest(
+    id_: str, what: str, kind: str, body: Callable[[], bytes], ok: frozenset[int] = frozenset()
+) -> Scenario:
+    """An import of nearly 16 MiB into a studio of its own, /health polled meanwhile."""
+    path, server = (
+        ("/import", "import-json") if kind == JSON else ("/import/patch-list.csv", "import-csv")
+    )
+    return Scenario(
+        id_,
+        f"POST {path}, 16 MiB {what}",
+        server,
+        runs=1,
+        poll="/health",
+        ok=ok,
+        request=posting(f"{path}?dry_run=false", kind, lambda r: body()),
+        each=items,
+    )
 
 
 # One row a scenario, laid out by hand as the table it is.
@@ -138,6 +191,16 @@ SCENARIOS = [
     Scenario("h", "/signal-flow bays", "bays", "/signal-flow", vs="k1"),
     Scenario("i", "/signal-flow bays, 304", "bays", "/signal-flow", etag=True, ok=NOT_MODIFIED,
              vs="k2"),
+    Scenario("l", "/checks bays", "bays", "/checks", vs="k1"),
+    Scenario("l2", "/checks bays, 304", "bays", "/checks", etag=True, ok=NOT_MODIFIED, vs="i"),
+    Scenario("m", "POST /checks/preview bays, one plug", "bays", "/checks/preview", "POST",
+             json.dumps(PLUG).encode(), (f"Content-Type: {JSON}",), runs=20, warm=1, vs="c"),
+    Scenario("n1", "GET /ports/{id}/signal, 768-point net, its start", "net", runs=5, warm=1,
+             group="signal", request=signal_of(0), each=routes, vs="c"),
+    Scenario("n2", "GET /ports/{id}/signal, 768-point net, its far end", "net", runs=5, warm=1,
+             group="signal", request=signal_of(1), each=routes, vs="c"),
+    Scenario("n3", "GET /ports/{id}/signal, 768-point net, six at once", "net",
+             "/ports/{}/signal", runs=6, how=at_once),
     Scenario("s1", "GET /scenes/{id}/diff, 1,500 steps", "scenes", runs=10, warm=1,
              group="scenes", request=scene_diff, each=steps, vs="c"),
     Scenario("s2", "POST /scenes/{id}/apply, 1,500 steps", "scenes", runs=10, warm=1,
@@ -146,14 +209,22 @@ SCENARIOS = [
     Scenario("x2", "GET /export/patch-list.csv bays", "export", "/export/patch-list.csv", runs=3,
              each=size, vs="c"),
     Scenario("x3", "POST /import bays, its own export", "export", runs=2, each=items, vs="c",
-             request=sending("x1", "/import?dry_run=false", "application/json"), needs=("x1",)),
+             request=posting("/import?dry_run=false", JSON, lambda r: r.answers["x1"]),
+             needs=("x1",)),
     Scenario("x4", "POST /import/patch-list.csv into an empty studio", "empty", runs=1, vs="c",
-             request=sending("x2", "/import/patch-list.csv?dry_run=false", "text/csv"),
-             each=items, needs=("x2",)),
+             request=posting("/import/patch-list.csv?dry_run=false", CSV,
+                             lambda r: r.answers["x2"]), each=items, needs=("x2",)),
+    largest("w1", "within the bounds, into an empty studio", JSON, lambda: studio_document(5)),
+    largest("w2", "past the bound of scene items", JSON, lambda: studio_document(6), REFUSED),
+    largest("w3", "within the bounds, into an empty studio", CSV, patch_list),
+    largest("w4", "past the bound of rows", CSV, lambda: patch_list(1), REFUSED),
 ]
 # fmt: on
 
-# A bound that stands for an absolute target is that target on this machine (bench/README.md).
+# k1 and c of the old code on this machine (bench/results/before.json, 2026-12-03): a bound that
+# stands for an absolute target is that target at them (bench/README.md).
+K1, C = 4_569.9, 48.3
+WORST = "w1,w2,w3,w4"
 TARGETS = [
     Target("304 ÷ a sync SQLAlchemy round trip", "rate", "b", 0.9, over="k2"),
     Target("/state small ÷ a sync constant", "rate", "a", 0.4, over="k1"),
@@ -162,12 +233,23 @@ TARGETS = [
     Target("re-linking: history recorded ÷ off", "rate", "d", 0.75, over="j"),
     Target("history on disk per re-link entry", "bytes", "d", 2000),
     Target("/state bays ÷ bays-flat", "rate", "g", 0.8, over="f"),
-    Target("/signal-flow ÷ a sync constant", "rate", "h", 0.0032, over="k1"),
-    Target("/signal-flow p99 ÷ a sync constant's time", "p99", "h", 3100, over="k1"),
-    Target("bays server's peak RSS (g-i)", "rss", "bays", 200),
-    Target("scene sheet, slowest ÷ a large /state's time", "slowest", "s1", 21, over="c"),
-    Target("scene apply, slowest ÷ a large /state's time", "slowest", "s2", 21, over="c"),
-    Target("GET /export, slowest ÷ a large /state's time", "slowest", "x1", 85, over="c"),
-    Target("POST /import, slowest ÷ a large /state's time", "slowest", "x3", 420, over="c"),
+    Target("/signal-flow ÷ a sync constant", "rate", "h", 10 / K1, over="k1"),
+    Target("/signal-flow p99 ÷ a sync constant's time", "p99", "h", 1 * K1, over="k1"),
+    Target("/checks ÷ a sync constant", "rate", "l", 10 / K1, over="k1"),
+    Target("/checks p99 ÷ a sync constant's time", "p99", "l", 1 * K1, over="k1"),
+    Target("/checks 304 ÷ /signal-flow's 304", "rate", "l2", 0.9, over="i"),
+    Target("bays server's peak RSS (g-m)", "rss", "bays", 200),
+    Target("checks preview, median ÷ a large /state's time", "median", "m", 0.05 * C, over="c"),
+    Target(
+        "a port's signal, slowest ÷ a large /state's time", "slowest", "n1,n2", 0.47 * C, over="c"
+    ),
+    Target("RSS after six signals at once, over before", "rss_growth", "n3", 50),
+    Target("scene sheet, slowest ÷ a large /state's time", "slowest", "s1", 0.5 * C, over="c"),
+    Target("scene apply, slowest ÷ a large /state's time", "slowest", "s2", 0.5 * C, over="c"),
+    Target("GET /export, slowest ÷ a large /state's time", "slowest", "x1", 2 * C, over="c"),
+    Target("POST /import, slowest ÷ a large /state's time", "slowest", "x3", 10 * C, over="c"),
     Target("export/import server's peak RSS (x1-x3)", "rss", "export", 250),
+    Target("/health p99 beside the largest imports", "poll_p99", WORST, 100),
+    Target("the largest imports answered", "slowest", WORST, 60),
+    Target("the largest imports' peak RSS", "peak", WORST, 400),
 ]

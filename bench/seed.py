@@ -4,6 +4,8 @@
   bays           42 bays x 48 channels, a point in each slot, 1,000 devices whose ports are wired
                  to those points, and 2,000 patch cables (BAY_LAYOUT)
   bays-flat      the bays studio's devices, ports and points (same ids, names and wiring), loose
+  net            16 parallel bays x 24 channels, each channel cabled to the next: one net of 768
+                 points, a port on each (NET)
   copies         of a studio, for what changes it (CREATE DATABASE ... TEMPLATE: a file copy)
   earlier        tests/fixtures/earlier_service_schema.sql holding the small studio's rows
 
@@ -45,14 +47,17 @@ class BayLayout:
 
     Cable i (1..cables) goes from the i-th top jack to the s-th bottom jack, s = (7(i - 1) + 5)
     mod cables + 1, counting jacks in id order without, in the first `unplugged` bays, the top of
-    channel channels/2 - 1 and the bottom of channel channels/4 - 1. Every third cable has a
-    label, every other one a color. `flat`: the same points and wiring, no bays, no cables.
+    channel channels/2 - 1 and the bottom of channel channels/4 - 1 (`free_jacks` of bay A).
+    Every third cable has a label, every other one a color. `flat`: the same points and wiring,
+    no bays, no cables. `chain`: every bay parallel, cable i from the bottom of channel i to the
+    top of channel i + 1, all the points one net.
     """
 
     bays: int
     channels: int  # per bay
     cables: int
     flat: bool = False
+    chain: bool = False
 
     @property
     def channel_count(self) -> int:
@@ -62,7 +67,13 @@ class BayLayout:
     def unplugged(self) -> int:
         return self.channel_count - self.cables
 
+    def free_jacks(self) -> tuple[int, int]:
+        """A top and a bottom jack of bay A that hold no plug."""
+        return self.channels - 3, self.channels // 2 - 2
+
     def mode_bays(self) -> dict[str, int]:
+        if self.chain:
+            return {"half_normal": 0, "parallel": self.bays, "thru": 0}
         parallel = thru = max(1, self.bays // 14)
         half_normal = self.bays - max(1, self.bays // 10) - parallel - thru
         return {"half_normal": half_normal, "parallel": parallel, "thru": thru}
@@ -84,13 +95,17 @@ LARGE = Studio("large", devices=1000, ports_per_device=16, points=4000)
 BAY_LAYOUT = BayLayout(bays=42, channels=48, cables=2000)
 BAYS = Studio("bays", 1000, 16, 2 * BAY_LAYOUT.channel_count, BAY_LAYOUT)
 BAYS_FLAT = replace(BAYS, name="bays-flat", layout=replace(BAY_LAYOUT, flat=True))
-STUDIOS = {studio.name: studio for studio in (SMALL, LARGE, BAYS, BAYS_FLAT)}
+# 16 bays x 24 channels chained by 383 cables: one net of 768 points, a port on each.
+NET = Studio("net", 64, 16, 768, BayLayout(bays=16, channels=24, cables=383, chain=True))
+STUDIOS = {studio.name: studio for studio in (SMALL, LARGE, BAYS, BAYS_FLAT, NET)}
 # Each other database, and the one it is made from (made first).
 MADE_FROM = {
     "small-no-history": "small",
     "bays-scenes": "bays",
     "bays-export": "bays",
     "empty": "template",
+    "empty-json": "template",
+    "empty-csv": "template",
     "earlier": "small",
 }
 
@@ -125,19 +140,19 @@ _PORTS = """
 # Every channel of the layout: c counts them bay by bay, b is the bay, n the channel in it.
 _CHANNELS = """
     SELECT c, (c - 1) / %(channels)s + 1 AS b, (c - 1) %% %(channels)s + 1 AS n
-      FROM generate_series(1, %(layout_bays)s * %(channels)s) AS c
+      FROM generate_series(1, %(bays)s * %(channels)s) AS c
 """
 _BAY_NAME = """'Bay ' || CASE WHEN b <= 26 THEN chr(64 + b)
                         ELSE chr(64 + (b - 1) / 26) || chr(65 + (b - 1) %% 26) END"""
 _BAYS = f"""
     INSERT INTO bays (id, name)
-    SELECT b, {_BAY_NAME} FROM generate_series(1, %(layout_bays)s) AS b
+    SELECT b, {_BAY_NAME} FROM generate_series(1, %(bays)s) AS b
 """
 _BAY_CHANNELS = f"""
     INSERT INTO bay_channels (bay_id, number, mode)
     SELECT b, n, CASE
-               WHEN b > %(layout_bays)s - %(thru)s THEN 'thru'
-               WHEN b > %(layout_bays)s - %(thru)s - %(parallel)s THEN 'parallel'
+               WHEN b > %(bays)s - %(thru)s THEN 'thru'
+               WHEN b > %(bays)s - %(thru)s - %(parallel)s THEN 'parallel'
                WHEN b > %(half_normal)s THEN 'normal'
                WHEN n %% 12 = 0 THEN 'normal'
                ELSE 'half-normal'
@@ -166,7 +181,7 @@ _BAY_DEVICES = """
 _BAY_PORTS = f"""
     WITH wiring AS (
         SELECT c, (c - 1) %% %(devices)s + 1 AS d, (c - 1) / %(devices)s AS k,
-               b > %(layout_bays)s - %(thru)s AND n %% 2 = 0 AS swapped
+               b > %(bays)s - %(thru)s AND n %% 2 = 0 AS swapped
           FROM ({_CHANNELS}) AS channel
     ), wired AS (
         SELECT d, CASE WHEN swapped THEN 8 + k ELSE 1 + k END AS n, 2 * c - 1 AS point
@@ -209,14 +224,9 @@ _CABLE_ENDS = f"""
       JOIN ({_JACKS.format(point="2 * c", every=4)}) AS bottom
         ON bottom.r = (7 * (i - 1) + 5) %% %(cables)s + 1
 """
-# Past the ids given above, so rows created through the API do not collide with them.
-_SEQUENCES = """
-    SELECT setval(pg_get_serial_sequence('devices', 'id'), %(devices)s),
-           setval(pg_get_serial_sequence('patchbay_points', 'id'), %(points)s),
-           setval(pg_get_serial_sequence('bays', 'id'), greatest(%(bay_count)s, 1),
-                  %(bay_count)s > 0),
-           setval(pg_get_serial_sequence('cables', 'id'), greatest(%(cable_count)s, 1),
-                  %(cable_count)s > 0)
+_CHAIN_ENDS = """
+    INSERT INTO cable_ends (cable_id, end_number, point_id)
+    SELECT i, e, 2 * i + e - 1 FROM generate_series(1, %(cables)s) AS i, (VALUES (1), (2)) AS e(e)
 """
 
 
@@ -224,25 +234,37 @@ def seed(database_url: str, studio: Studio) -> None:
     """Fill an empty, migrated database with `studio`."""
     layout = studio.layout
     patched = layout is not None and not layout.flat
-    params: dict[str, Any] = vars(studio) | {"bay_count": 0, "cable_count": 0}
+    params: dict[str, Any] = vars(studio)
     statements = [_POINTS, _DEVICES, _PORTS]
     if layout is not None:
         # The wiring needs ports 1..16 and at most 7 channels a device; the cables' permutation
         # needs 7 prime to their count.
         assert studio.ports_per_device == 16 and layout.channel_count <= 7 * studio.devices
-        assert 0 <= layout.unplugged <= layout.bays and math.gcd(7, layout.cables) == 1
+        assert layout.chain or 0 <= layout.unplugged <= layout.bays
+        assert layout.unplugged == 1 if layout.chain else math.gcd(7, layout.cables) == 1
         params |= vars(layout) | layout.mode_bays() | {"unplugged": layout.unplugged}
-        params |= {"layout_bays": layout.bays, "in_bays": patched}
-        params |= {"bay_count": layout.bays, "cable_count": layout.cables} if patched else {}
+        params |= {"in_bays": patched}
         statements = [_BAY_POINTS, _BAY_DEVICES, _BAY_PORTS]
         if patched:
-            statements = [_BAYS, _BAY_CHANNELS, *statements, _CABLES, _CABLE_ENDS]
+            ends = _CHAIN_ENDS if layout.chain else _CABLE_ENDS
+            statements = [_BAYS, _BAY_CHANNELS, *statements, _CABLES, ends]
     with psycopg.connect(database_url) as conn:
         if conn.execute("SELECT EXISTS (SELECT 1 FROM devices)").fetchone() != (False,):
             raise SystemExit("the database already has devices; seed an empty one")
-        for statement in [*statements, _SEQUENCES]:
+        for statement in statements:
             conn.execute(statement, params)
+        ids_past(conn, "devices", "patchbay_points", "bays", "cables")
     vacuum(database_url)
+
+
+def ids_past(conn: psycopg.Connection[Any], *tables: str) -> None:
+    """Each table's id sequence past the ids given, so that rows created through the API do not
+    collide with them."""
+    for table in tables:
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        conn.execute(
+            f"SELECT setval({sequence}, coalesce(max(id), 1), max(id) IS NOT NULL) FROM {table}"
+        )
 
 
 def vacuum(database_url: str) -> None:
@@ -316,8 +338,7 @@ def copy_small(source_url: str, url: str) -> None:
             ):
                 for data in out:
                     into.write(data)
-        for table in ("patchbay_points", "devices"):
-            target.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+        ids_past(target, "patchbay_points", "devices")
     vacuum(url)
 
 

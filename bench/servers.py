@@ -69,10 +69,11 @@ class Server:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def peak_mb(self) -> float:
-        """VmHWM: the most memory it held since it started or since reset_peak; 0 once gone."""
-        try:  # a process that has exited has no /proc entry, or no VmHWM line
-            kb = Path(f"/proc/{self.process.pid}/status").read_text().partition("VmHWM:")[2]
+    def peak_mb(self, line: str = "VmHWM") -> float:
+        """VmHWM: the most memory it held since it started or since reset_peak (VmRSS: what it
+        holds now); 0 once gone."""
+        try:  # a process that has exited has no /proc entry, or no such line
+            kb = Path(f"/proc/{self.process.pid}/status").read_text().partition(line + ":")[2]
         except OSError:
             kb = ""
         return int(kb.split()[0]) / 1024 if kb.split() else 0.0
