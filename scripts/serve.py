@@ -21,15 +21,16 @@ from scripts.embedded_db import ensure_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# uvicorn's httptools parser where its wheel exists (64-bit machines: `uvicorn[standard]` in
-# requirements.txt), else h11: `make bench` measured httptools at 1.2x h11's requests/s on the
-# 304 poll a browser app sends most, and 1.4x on a constant answer (bench/README.md). What h11
-# did better: httptools reads a pipeline whole, so garbage pipelined behind a write is answered
-# 400 at once in place of the write's own answer while the write goes on and may commit. Only a
-# client that pipelines (no browser, curl or httpx does) and sends garbage meets it, and nothing
-# else is refused or changed (tests/test_hostile.py). Everything that starts the API for real
-# (this script, the tests' and the benchmark's servers) uses these options.
-HTTP_PROTOCOL = "auto"
+# uvicorn's h11 protocol rather than httptools, which `make bench` measured at 1.2x h11's
+# requests/s on the 304 poll and 1.4x on a constant answer (rows p1-p6), but whose handling of
+# pipelined requests the hostile-client suite caught out twice: a request pipelined behind a
+# running write that fails to parse is answered 400 in the write's place while the write goes
+# on and commits; and a request pipelined behind GET /events takes over the connection, so
+# when the client leaves the stream is never told, writes on into the closed socket and ends
+# in a logged error. h11 answers pipelined requests in order and tells the stream at once.
+# Everything that starts the API for real (this script, the tests' and the benchmark's
+# servers) uses these options.
+HTTP_PROTOCOL = "h11"
 UVICORN_OPTIONS = ["--http", HTTP_PROTOCOL, "--no-access-log"]
 
 
