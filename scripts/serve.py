@@ -21,7 +21,7 @@ from scripts.embedded_db import ensure_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# uvicorn's h11 protocol rather than httptools, which `make bench` measured at 1.2x h11's
+# uvicorn's h11 protocol rather than httptools, which `make bench` measured at 1.2-1.4x h11's
 # requests/s on the 304 poll and 1.4x on a constant answer (rows p1-p6), but whose handling of
 # pipelined requests the hostile-client suite caught out twice: a request pipelined behind a
 # running write that fails to parse is answered 400 in the write's place while the write goes
