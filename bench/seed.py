@@ -26,7 +26,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
+
+from scripts.embedded_db import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 EARLIER_SCHEMA = ROOT / "tests" / "fixtures" / "earlier_service_schema.sql"
@@ -112,10 +113,6 @@ MADE_FROM = {
 
 def database_name(name: str) -> str:
     return "pepper_bench_" + name.replace("-", "_")
-
-
-def with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 _POINTS = """

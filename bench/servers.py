@@ -61,7 +61,7 @@ class ServerSpec:
 
 class Server:
     def __init__(self, process: subprocess.Popen[bytes], port: int, database_url: str) -> None:
-        self.process, self.database_url = process, database_url
+        self.process, self.port, self.database_url = process, port, database_url
         self.base_url = f"http://127.0.0.1:{port}"
         self.data: dict[str, Any] = {}
         self.peak_before_reset = 0.0

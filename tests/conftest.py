@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +155,8 @@ class SharedTransaction(Database):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def connection(self) -> AbstractContextManager[Connection]:
-        return self._savepoint()
-
     @contextmanager
-    def _savepoint(self) -> Iterator[Connection]:
+    def connection(self) -> Iterator[Connection]:
         with self.conn.begin_nested():
             yield self.conn
 
