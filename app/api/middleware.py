@@ -127,7 +127,8 @@ class Guard:
         routes: list[RouteContext],
     ) -> None:
         self.app = app
-        self.routes = routes
+        # Each route with what `_operation` answers for it, worked out once.
+        self.routes = [(c, c.path_format or "", _takes_json(c.original_route)) for c in routes]
         self.keys = {key.encode(): known for key, known in settings.named_keys.items()}
         self.public_paths = frozenset(public_paths)
         self.public_prefixes = public_prefixes
@@ -245,9 +246,9 @@ class Guard:
     def _operation(self, scope: Scope) -> tuple[str, bool]:
         """The operation that will answer this request: its path as declared
         (`/ports/{port_id}/link`; "" for none), and whether it takes a JSON body."""
-        for context in self.routes:
+        for context, path, takes_json in self.routes:
             if context.matches(scope)[0] == Match.FULL:
-                return context.path_format or "", _takes_json(context.original_route)
+                return path, takes_json
         return "", False
 
     def _is_public(self, path: str) -> bool:

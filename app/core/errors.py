@@ -139,10 +139,6 @@ class TooLarge(PepperError):
     status_code = 413
 
 
-class UnsupportedMediaType(PepperError):
-    status_code = 415
-
-
 class Unavailable(PepperError):
     status_code = 503
 

@@ -37,6 +37,11 @@ _HOLD = {
 }
 
 
+# Scene changes are recorded, and count as a change of the state, only when a transaction asks
+# (migration 0010): the imports and reverts, which change scenes with the rest of the studio.
+RECORD_SCENES = select(func.set_config("pepper.record_scenes", "on", True))
+
+
 def hold_studio(conn: Connection, *, whole_studio: bool = False) -> None:
     """The first statement of every write transaction: what it tells the history triggers
     about the request (migration 0008), and its hold on the studio (shared, or alone for

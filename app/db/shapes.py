@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from app.core.errors import NotFound
 from app.db.base import Base
-from app.models import Bay, Cable, Device, PatchbayPoint, Port, Scene
+from app.models import Cable, Device, PatchbayPoint, Port, Scene
 
 
 def json_object(**fields: str) -> str:
@@ -61,7 +61,6 @@ def _aliased(model: type[Base], name: str) -> Alias:
 PORT_ROWS = _aliased(Port, "p")
 POINT_ROWS = _aliased(PatchbayPoint, "pp")
 DEVICE_ROWS = _aliased(Device, "d")
-BAY_ROWS = _aliased(Bay, "b")
 CABLE_ROWS = _aliased(Cable, "k")
 SCENE_ROWS = _aliased(Scene, "s")
 

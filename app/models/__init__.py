@@ -1,7 +1,7 @@
 from app.models.bay import Bay, BayChannel, NormallingMode
 from app.models.cable import Cable, CableEnd
 from app.models.device import Device
-from app.models.electrical import Level, PortElectrical
+from app.models.electrical import ELECTRICAL_DEFAULTS, Level, PortElectrical
 from app.models.history import HistoryChange, HistoryEntry
 from app.models.patchbay_point import PatchbayPoint
 from app.models.port import Port, PortType
@@ -9,6 +9,7 @@ from app.models.scene import Scene
 from app.models.state_revision import StateRevision
 
 __all__ = [
+    "ELECTRICAL_DEFAULTS",
     "Bay",
     "BayChannel",
     "Cable",

@@ -1,4 +1,5 @@
 import enum
+from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,10 @@ class Level(enum.StrEnum):
 
 
 _LEVELS = ", ".join(f"'{level.value}'" for level in Level)
+
+
+# What a port without a row of `port_electrical` has.
+ELECTRICAL_DEFAULTS: dict[str, Any] = {"level": None, "phantom": False, "phantom_safe": True}
 
 
 class PortElectrical(Base):

@@ -34,7 +34,7 @@ from app.db.params import given_or_kept, integers, texts
 from app.db.shapes import body, found
 from app.models import Bay, BayChannel, PatchbayPoint
 from app.schemas.bay import BayCreate, BayUpdate, ChannelModes, ChannelSlots
-from app.services.locks import lock_bay, lock_points, points_held
+from app.services.locks import IN_CHANNEL, lock_bay, lock_points, points_held
 
 _MODE = BayChannel.mode.type
 # Bays and channels in one statement each, whatever their number (the patch list import makes
@@ -103,11 +103,8 @@ _SET_EACH_MODE = (
     .where(BayChannel.bay_id == _MODES.c.bay_id, BayChannel.number == _MODES.c.number)
     .values(mode=cast(_MODES.c.mode, _MODE))
 )
-_IN_CHANNEL = (PatchbayPoint.bay_id == bindparam("bay")) & (
-    PatchbayPoint.bay_channel == bindparam("channel")
-)
 _EMPTY_SLOTS = (
-    update(PatchbayPoint).where(_IN_CHANNEL).values(bay_id=None, bay_channel=None, bay_row=None)
+    update(PatchbayPoint).where(IN_CHANNEL).values(bay_id=None, bay_channel=None, bay_row=None)
 )
 _FILL_SLOT = (
     update(PatchbayPoint)

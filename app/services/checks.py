@@ -34,6 +34,7 @@ from app.services.signal_flow import (
     DETAILED_KNOWN,
     Patch,
     Port,
+    in_order,
     point_of,
     read_region,
 )
@@ -42,6 +43,7 @@ SEVERITY = {"danger": 0, "warning": 1, "notice": 2}
 _INTO_MIC = {Level.LINE, Level.INSTRUMENT, Level.HEADPHONE}
 Finding = dict[str, Any]
 Step = dict[str, Any]
+Order = dict[str, tuple[int, int]]  # each port of some findings: its place in /state order
 
 
 def _listed(names: list[str], most: int = 4) -> str:
@@ -57,6 +59,7 @@ class Judge:
     def __init__(self, patch: Patch) -> None:
         self.patch = patch
         self.graph, self.at = patch.graph(), patch.wired()
+        self.order: Order = {port_id: port.order for port_id, port in patch.ports.items()}
         self.found: list[Finding] = []
         # Each jack and the one its channel's normal joins it to when no cable is plugged.
         self.house: dict[int, int] = {}
@@ -83,7 +86,7 @@ class Judge:
         region = self.patch.region
         starts = sorted(p for p in self.at if region is None or p in region)
         for net in self.graph.nets(starts):
-            ports = sorted((port for p in net for port in self.at.get(p, ())), key=_order)
+            ports = in_order(port for p in net for port in self.at.get(p, ()))
             outputs = [port for port in ports if port.output]
             inputs = [port for port in ports if not port.output]
             self.phantom(net, outputs, inputs)
@@ -92,8 +95,7 @@ class Judge:
                 self.pairs(net, source, inputs)
             if not outputs:
                 self.silenced(net, inputs)
-        order = {port_id: port.order for port_id, port in self.patch.ports.items()}
-        return sorted(self.found, key=lambda f: _rank(f, order))
+        return sorted(self.found, key=lambda f: _rank(f, self.order))
 
     def phantom(self, net: list[int], outputs: list[Port], inputs: list[Port]) -> None:
         fragile = [port for port in outputs if not port.phantom_safe]
@@ -154,13 +156,6 @@ class Judge:
                 self.add("silenced", "notice", [target], net, text)
 
 
-def _order(port: Port) -> tuple[int, int]:
-    return port.order
-
-
-Order = dict[str, tuple[int, int]]  # each port of some findings: its place in /state order
-
-
 def _rank(finding: Finding, order: Order) -> tuple[Any, ...]:
     ports = [order[port_id] for port_id in finding["port_ids"]]
     return (SEVERITY[finding["severity"]], finding["check"], ports, finding["point_ids"])
@@ -196,12 +191,11 @@ class Latest:
 
     def judge(self, revision: int, snapshot: dict[str, Any]) -> list[Finding]:
         """The findings of the whole studio's snapshot, kept for its revision."""
-        patch = Patch(snapshot)
-        found = Judge(patch).findings()
-        order = {port_id: port.order for port_id, port in patch.ports.items()}
+        judge = Judge(Patch(snapshot))
+        found = judge.findings()
         with self._lock:
             if self._keep and (self._kept is None or self._kept[0] <= revision):
-                self._kept = (revision, found, order)
+                self._kept = (revision, found, judge.order)
         return found
 
 
@@ -299,7 +293,9 @@ def read_checks(conn: Connection) -> tuple[int, tuple[int, str]]:
 
 def findings_body(read: tuple[int, str]) -> dict[str, Any]:
     revision, snapshot = read
-    return {"revision": revision, "findings": LATEST.judge(revision, json.loads(snapshot))}
+    kept = LATEST.get(revision)
+    found = kept[0] if kept is not None else LATEST.judge(revision, json.loads(snapshot))
+    return {"revision": revision, "findings": found}
 
 
 def read_preview(conn: Connection, *, steps: list[Step]) -> tuple[int, str]:
@@ -337,14 +333,15 @@ def preview(revision: int, snapshot: str, steps: list[Step]) -> dict[str, Any]:
     parsed = json.loads(snapshot)
     patch = Patch(parsed)
     carry_out(patch, steps, parsed["known"])
-    found = Judge(patch).findings()
+    judge = Judge(patch)
+    found = judge.findings()
     latest = LATEST.get(revision) if patch.region is not None else None
-    if latest is None:  # the whole studio was read
-        before = LATEST.judge(revision, json.loads(snapshot))
+    if latest is None:  # the whole studio was read (Patch copies what it takes of it)
+        before = LATEST.judge(revision, parsed)
         return {"revision": revision, "findings": found, "new": new(before, found)}
     now, order = latest
     touched = patch.region or set()
     kept = [finding for finding in now if touched.isdisjoint(finding["point_ids"])]
-    order = {**order, **{port_id: port.order for port_id, port in patch.ports.items()}}
+    order = {**order, **judge.order}
     findings = sorted(kept + found, key=lambda finding: _rank(finding, order))
     return {"revision": revision, "findings": findings, "new": new(judged(parsed), found)}

@@ -17,11 +17,10 @@ from app.core.errors import (
 )
 from app.db.params import json_rows, texts
 from app.db.shapes import ELECTRICAL, array, body, found, json_object
-from app.models import Port, PortElectrical, PortType
+from app.models import ELECTRICAL_DEFAULTS, Port, PortElectrical, PortType
 from app.schemas.electrical import DeviceElectricalUpdate, ElectricalUpdate
 from app.services.locks import lock_device, lock_device_ports, lock_ports
 
-DEFAULTS: dict[str, Any] = {"level": None, "phantom": False, "phantom_safe": True}
 _WITH_VALUES = "ports p LEFT JOIN port_electrical e ON e.port_id = p.id"
 # SQL text: PostgreSQL builds the JSON bodies (app/db/shapes.py).
 _GET = text(f"SELECT {ELECTRICAL}::text FROM {_WITH_VALUES} WHERE p.id = :id")
@@ -39,7 +38,7 @@ _GIVEN = json_rows(cast(Table, PortElectrical.__table__))
 _UPSERT = insert(PortElectrical).from_select([c.name for c in _GIVEN.c], select(*_GIVEN.c))
 _UPSERT = _UPSERT.on_conflict_do_update(
     index_elements=[PortElectrical.port_id],
-    set_={name: _UPSERT.excluded[name] for name in DEFAULTS},
+    set_={name: _UPSERT.excluded[name] for name in ELECTRICAL_DEFAULTS},
 )
 _RESET = delete(PortElectrical).where(PortElectrical.port_id == any_(texts("ids")))
 
@@ -66,19 +65,29 @@ def _merged(row: Any, data: ElectricalUpdate, loc: tuple[str | int, ...]) -> dic
     input, or a fragile port that is not an output (the defaults are accepted anywhere)."""
     changes = data.changes()
     changes.pop("port_id", None)
-    if changes.get("phantom") and row.type != PortType.INPUT:
-        raise Invalid((*loc, "phantom"), PHANTOM_ON_NON_INPUT, True)
-    if changes.get("phantom_safe") is False and row.type != PortType.OUTPUT:
-        raise Invalid((*loc, "phantom_safe"), FRAGILE_NON_OUTPUT, False)
+    refuse_impossible(
+        loc, row.type, phantom=changes.get("phantom"), phantom_safe=changes.get("phantom_safe")
+    )
     return {**_stored(row), **changes}
+
+
+def refuse_impossible(
+    loc: tuple[str | int, ...], port_type: str, *, phantom: bool | None, phantom_safe: bool | None
+) -> None:
+    """422 for phantom power on a port that is not an input, or a fragile port that is not an
+    output (None: not given)."""
+    if phantom and port_type != PortType.INPUT:
+        raise Invalid((*loc, "phantom"), PHANTOM_ON_NON_INPUT, True)
+    if phantom_safe is False and port_type != PortType.OUTPUT:
+        raise Invalid((*loc, "phantom_safe"), FRAGILE_NON_OUTPUT, False)
 
 
 def _store(conn: Connection, ports: dict[str, tuple[Any, dict[str, Any]]]) -> None:
     """Write each port's new values (row as stored, values): a row when any differs from the
     defaults, none otherwise; nothing for a port whose values do not change."""
     changed = {pid: values for pid, (row, values) in ports.items() if values != _stored(row)}
-    kept = [{"port_id": pid, **v} for pid, v in changed.items() if v != DEFAULTS]
-    reset = [pid for pid, v in changed.items() if v == DEFAULTS]
+    kept = [{"port_id": pid, **v} for pid, v in changed.items() if v != ELECTRICAL_DEFAULTS]
+    reset = [pid for pid, v in changed.items() if v == ELECTRICAL_DEFAULTS]
     if kept:
         conn.execute(_UPSERT, {"rows": kept})
     if reset:

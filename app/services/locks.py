@@ -76,11 +76,11 @@ _POINT = select(
 )
 _NAMED = PatchbayPoint.id == any_(integers("ids"))
 _IN_BAY = PatchbayPoint.bay_id == bindparam("bay")
-_IN_CHANNEL = _IN_BAY & (PatchbayPoint.bay_channel == bindparam("channel"))
+IN_CHANNEL = _IN_BAY & (PatchbayPoint.bay_channel == bindparam("channel"))
 # The points named; and those in a bay, or in one channel of it.
 _LOCK_POINTS = {
     (in_bay, channel): _POINT.where(
-        or_(_NAMED, _IN_CHANNEL) if channel else or_(_NAMED, _IN_BAY) if in_bay else _NAMED
+        or_(_NAMED, IN_CHANNEL) if channel else or_(_NAMED, _IN_BAY) if in_bay else _NAMED
     )
     .order_by(PatchbayPoint.id)
     .with_for_update()

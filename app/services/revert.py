@@ -34,11 +34,12 @@ from app.core.errors import (
 )
 from app.db.base import Base
 from app.db.params import json_rows
+from app.db.session import RECORD_SCENES
 from app.db.shapes import IMMEDIATE, REVISION
 from app.models import HistoryChange
 from app.services.history import ENTRY_ID, read_entry
 from app.services.locks import lock_devices, lock_patch
-from app.services.summaries import KEYS, Change, net
+from app.services.summaries import KEYS, ONLY_GROW, Change, net, row_key
 
 # What deleting a row takes with it (ON DELETE CASCADE): parent -> (child, its foreign key).
 _CASCADES = {
@@ -58,9 +59,6 @@ _FREED_FIRST = {
     "ports": ("patchbay_id",),
     "patchbay_points": ("bay_id", "bay_channel", "bay_row"),
 }
-# Columns that only grow: a revert keeps the higher value, and so does not compare them (a
-# device's highest port number: port ids are never given out twice).
-_ONLY_GROW = {"devices": "last_port_number"}
 _FULL = (
     select(
         HistoryChange.table_name.label("table"),
@@ -73,17 +71,10 @@ _FULL = (
     .order_by(HistoryChange.id)
 )
 _REVERTS = select(func.set_config("pepper.reverts", bindparam("revision"), True))
-# Scenes changes are recorded, and count as a change of the state, only when asked (0010).
-_RECORD_SCENES = select(func.set_config("pepper.record_scenes", "on", True))
 
 
 def _table(name: str) -> Table:
     return Base.metadata.tables[name]
-
-
-def _key_of(table: str, image: dict[str, Any]) -> str:
-    """A hashable key for a row, whatever its primary key's columns."""
-    return json.dumps([image[column] for column in KEYS[table]])
 
 
 def _unnested(arrays: dict[str, tuple[Any, list[Any]]]) -> tuple[Any, dict[str, list[Any]]]:
@@ -109,14 +100,14 @@ def _current(conn: Connection, table: str, keys: list[str]) -> dict[str, Any]:
         .where(*(t.c[column] == wanted.c[column] for column in columns))
         .with_for_update(of=t)
     )
-    return {_key_of(table, image): image for image in conn.execute(query, params).scalars()}
+    return {row_key(table, image): image for image in conn.execute(query, params).scalars()}
 
 
 def _compared(table: str, image: dict[str, Any] | None) -> dict[str, Any] | None:
     """A row as a revert compares it: without what a revert keeps anyway."""
-    if image is None or table not in _ONLY_GROW:
+    if image is None or table not in ONLY_GROW:
         return image
-    return {column: value for column, value in image.items() if column != _ONLY_GROW[table]}
+    return {column: value for column, value in image.items() if column != ONLY_GROW[table]}
 
 
 def _conflict(table: str, key: Any, expected: Any, now: Any, reason: str) -> dict[str, Any]:
@@ -131,7 +122,7 @@ def _changed_since(conn: Connection, changes: list[Change]) -> list[dict[str, An
         touched = [change for change in changes if change["table"] == table]
         if not touched:
             continue
-        keys = [_key_of(table, change["after"] or change["before"]) for change in touched]
+        keys = [row_key(table, change["after"] or change["before"]) for change in touched]
         current = _current(conn, table, keys)
         for key, change in zip(keys, touched, strict=True):
             if _compared(table, current.get(key)) != _compared(table, change["after"]):
@@ -148,12 +139,12 @@ def _added_since(conn: Connection, changes: list[Change]) -> list[dict[str, Any]
         made = [c["after"]["id"] for c in changes if c["table"] == parent and c["op"] == "insert"]
         if not made:
             continue
-        ours = {_key_of(child, c["after"] or c["before"]) for c in changes if c["table"] == child}
+        ours = {row_key(child, c["after"] or c["before"]) for c in changes if c["table"] == child}
         t = _table(child)
         ids = bindparam("ids", type_=ARRAY(t.c[column].type))
         query = select(func.to_jsonb(t.table_valued())).where(t.c[column] == any_(ids))
         for row in conn.execute(query, {"ids": made}).scalars():
-            if _key_of(child, row) not in ours:
+            if row_key(child, row) not in ours:
                 values = [row[c] for c in KEYS[child]]
                 named = (
                     values[0] if len(values) == 1 else dict(zip(KEYS[child], values, strict=True))
@@ -204,7 +195,7 @@ def _restore_rows(conn: Connection, table: str, earlier: list[dict[str, Any]]) -
     statement = upsert(t).from_select([c.name for c in t.c], select(*rows.c))
     values = {
         c.name: func.greatest(t.c[c.name], statement.excluded[c.name])
-        if _ONLY_GROW.get(table) == c.name
+        if ONLY_GROW.get(table) == c.name
         else statement.excluded[c.name]
         for c in t.c
         if c.name not in KEYS[table]
@@ -233,7 +224,7 @@ def _restore(conn: Connection, changes: list[Change]) -> None:
         moved = [
             (c["before"], c["after"])
             for c in of(table, "update")
-            if _key_of(table, c["before"]) != _key_of(table, c["after"])
+            if row_key(table, c["before"]) != row_key(table, c["after"])
         ]
         if moved:
             _restore_keys(conn, table, moved)
@@ -258,7 +249,7 @@ def revert(conn: Connection, *, revision: int) -> str:
         raise Conflict(NOTHING_TO_REVERT)
     conn.execute(_REVERTS, {"revision": str(revision)})
     if any(change["table"] == "scenes" for change in changes):
-        conn.execute(_RECORD_SCENES)
+        conn.execute(RECORD_SCENES)
     images = [(c["table"], image) for c in changes for image in (c["before"], c["after"]) if image]
     devices = {image["id"] for table, image in images if table == "devices"}
     devices |= {image["device_id"] for table, image in images if table == "ports"}

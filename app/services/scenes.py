@@ -285,15 +285,20 @@ def read_snapshot(conn: Connection, *, scene_id: int) -> tuple[int, str]:
 def sheet(revision: int, snapshot: str) -> dict[str, Any]:
     """The patch sheet of a SNAPSHOT row: {"revision", "steps", "missing", "findings"}, the
     findings those of the studio as the apply would leave it."""
-    parsed = json.loads(snapshot)
-    if parsed["scene"] is None:
-        raise NotFound(SCENE_NOT_FOUND)
+    parsed = _parsed(snapshot)
     planned = patch_sheet(parsed)
     return {
         "revision": revision,
         **planned,
         "findings": checks.after(parsed["safety"], planned["steps"]),
     }
+
+
+def _parsed(snapshot: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(snapshot)
+    if parsed["scene"] is None:
+        raise NotFound(SCENE_NOT_FOUND)
+    return parsed
 
 
 # --- Applying a scene ---------------------------------------------------------------------------
@@ -316,12 +321,10 @@ def apply_scene(
     if not matches(_current_revision(conn)):
         raise PreconditionFailed(STATE_CHANGED)
     lock_patch(conn)
-    revision, raw = conn.execute(SNAPSHOT, {"id": scene_id}).one()
-    snapshot = json.loads(raw)
-    if snapshot["scene"] is None:
-        raise NotFound(SCENE_NOT_FOUND)
+    revision, raw = read_snapshot(conn, scene_id=scene_id)
+    snapshot = _parsed(raw)
     # Again, now that nothing can change: a change that committed meanwhile is a 412 too.
-    if not matches(int(revision)):
+    if not matches(revision):
         raise PreconditionFailed(STATE_CHANGED)
     planned = patch_sheet(snapshot)
     if any(planned["missing"].values()) and not skip_missing:

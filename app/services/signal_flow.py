@@ -313,7 +313,7 @@ def point_of(port: Port) -> int:
     return port.point
 
 
-def _in_order(ports: Iterable[Port]) -> list[Port]:
+def in_order(ports: Iterable[Port]) -> list[Port]:
     return sorted(ports, key=lambda port: port.order)
 
 
@@ -330,11 +330,11 @@ def signal_flow(snapshot: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     conflicts: list[dict[str, Any]] = []
     # A net is named by its lowest point; its ports are looked up once.
     ports_of_net: dict[int, list[Port]] = {}
-    for source in _in_order(port for port in patch.ports.values() if port.output):
+    for source in in_order(port for port in patch.ports.values() if port.output):
         before = graph.paths_from(point_of(source))
         net = min(before)
         if net not in ports_of_net:
-            ports_of_net[net] = _in_order(port for point in before for port in at.get(point, ()))
+            ports_of_net[net] = in_order(port for point in before for port in at.get(point, ()))
             outputs = [port.id for port in ports_of_net[net] if port.output]
             if len(outputs) > 1:
                 conflicts.append({"port_ids": outputs, "point_ids": sorted(before)})
@@ -358,7 +358,7 @@ def port_signal(snapshot: dict[str, Any], port_id: str) -> dict[str, Any] | None
         return answer
     graph, at = patch.graph(), patch.wired()
     before = graph.paths_from(port.point)
-    others = _in_order(other for point in before for other in at.get(point, ()))
+    others = in_order(other for point in before for other in at.get(point, ()))
     if port.output:
         answer["feeds"] = [
             _route(port, target, via(before, point_of(target)))

@@ -45,20 +45,12 @@ from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.sql import column
 
 from app.db import shapes
+from app.db.base import Base
+from app.db.session import RECORD_SCENES
 from app.db.shapes import IMMEDIATE, REVISION, body
-from app.models import (
-    Bay,
-    BayChannel,
-    Cable,
-    CableEnd,
-    Device,
-    PatchbayPoint,
-    Port,
-    PortElectrical,
-    Scene,
-)
 from app.services.locks import lock_studio
 from app.services.studio_document import COLUMNS, Document
+from app.services.summaries import KEYS, ONLY_GROW
 
 # What the answer counts (its keys), and the table of each.
 KINDS = {
@@ -70,32 +62,11 @@ KINDS = {
     "scenes": "scenes",
     "electrical": "port_electrical",
 }
-_T: dict[str, Table] = {
-    model.__tablename__: model.__table__  # type: ignore[misc]
-    for model in (
-        Bay,
-        BayChannel,
-        PatchbayPoint,
-        Device,
-        Port,
-        PortElectrical,
-        Cable,
-        CableEnd,
-        Scene,
-    )
-}
-_KEYS = {
-    "bay_channels": ("bay_id", "number"),
-    "cable_ends": ("cable_id", "end_number"),
-    "port_electrical": ("port_id",),
-}
+_T = Base.metadata.tables
 _WRITTEN = {
     **{table: tuple(c for c in columns if c != "n") for table, columns in COLUMNS.items()},
     "scenes": ("id", "name", "description", "created_at", "updated_at", "content"),
 }
-# A device keeps the highest port number it gave out, so that no port id is given out twice.
-_GROWS = {"devices": "last_port_number"}
-_RECORD_SCENES = select(func.set_config("pepper.record_scenes", "on", True))
 
 
 def export(conn: Connection) -> str:
@@ -104,7 +75,7 @@ def export(conn: Connection) -> str:
 
 
 def _key(table: Table) -> tuple[str, ...]:
-    return _KEYS.get(table.name.removeprefix("import_"), ("id",))
+    return KEYS[table.name.removeprefix("import_")]
 
 
 def _rows(table: Table) -> TableValuedAlias:
@@ -161,7 +132,7 @@ def _value(side: Any, name: str) -> Any:
 
 def _differs(table: Any, doc: Any) -> Any:
     """The row differs from the document's (a growing column: when the document's is higher)."""
-    grows = _GROWS.get(table.name)
+    grows = ONLY_GROW.get(table.name)
     names = [n for n in _WRITTEN[table.name] if n not in _key(table) and n != grows]
     ours, theirs = (tuple_(*(_value(side, name) for name in names)) for side in (table, doc))
     different = ours.is_distinct_from(theirs)
@@ -177,7 +148,7 @@ def _gone(table: Table) -> Any:
 def _changed(table: Table) -> Executable:
     """Give the rows that differ the document's values."""
     doc = _DOC[table.name]
-    grows = _GROWS.get(table.name)
+    grows = ONLY_GROW.get(table.name)
     values = {
         name: func.greatest(table.c[name], doc.c[name]) if name == grows else doc.c[name]
         for name in _WRITTEN[table.name]
@@ -298,7 +269,7 @@ def import_studio(conn: Connection, *, doc: Document, dry_run: bool) -> dict[str
     changes, and the revision the import made (or the studio's, when nothing changed)."""
     if not dry_run:
         lock_studio(conn, with_scenes=True)
-        conn.execute(_RECORD_SCENES)
+        conn.execute(RECORD_SCENES)
     for name, staged in _DOC.items():
         staged.create(conn)
         conn.execute(_LOADS[name], {"rows": doc.written[name]})

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app.models import ELECTRICAL_DEFAULTS
 from app.schemas import studio as s
 from app.schemas.scene import SceneCable, SceneLink, SceneMode
 from app.services.json_pieces import (
@@ -285,7 +286,7 @@ def read(body: bytes) -> Document:
     doc.rows["port_electrical"] = [
         (value.port_id, value.level and value.level.value, value.phantom, value.phantom_safe)
         for _, value in doc.electrical
-        if (value.level, value.phantom, value.phantom_safe) != (None, False, True)
+        if (value.level, value.phantom, value.phantom_safe) != _NO_VALUES
     ]
     slots = {point: slot for _, point, slot in doc.slots}
     points = doc.rows["patchbay_points"]
@@ -298,3 +299,4 @@ def read(body: bytes) -> Document:
 
 
 _NO_SLOT = (None, None, None)
+_NO_VALUES = tuple(ELECTRICAL_DEFAULTS.values())  # level, phantom, phantom_safe

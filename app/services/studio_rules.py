@@ -5,14 +5,12 @@ A 422 names the item, as Pydantic's do."""
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import (
-    FRAGILE_NON_OUTPUT,
     ITEM_CABLE_TO_ITSELF,
     ITEM_JACK_PATCHED,
-    PHANTOM_ON_NON_INPUT,
     Invalid,
 )
-from app.models.port import PortType
 from app.schemas.scene import SceneCable, SceneLink
+from app.services.electrical import refuse_impossible
 from app.services.json_pieces import Errors, Loc
 
 if TYPE_CHECKING:
@@ -131,7 +129,6 @@ def _check_electrical(doc: "Document") -> None:
         if value.port_id in seen:
             raise Invalid((*loc, "port_id"), PORT_TWICE, value.port_id)
         seen.add(value.port_id)
-        if value.phantom and types[value.port_id] != PortType.INPUT:
-            raise Invalid((*loc, "phantom"), PHANTOM_ON_NON_INPUT, True)
-        if not value.phantom_safe and types[value.port_id] != PortType.OUTPUT:
-            raise Invalid((*loc, "phantom_safe"), FRAGILE_NON_OUTPUT, False)
+        refuse_impossible(
+            loc, types[value.port_id], phantom=value.phantom, phantom_safe=value.phantom_safe
+        )

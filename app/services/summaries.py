@@ -7,6 +7,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from app.models import ELECTRICAL_DEFAULTS
+
 # At most this many phrases, then "and N more changes".
 MAX_PHRASES = 3
 
@@ -24,6 +26,9 @@ KEYS = {
     "cable_ends": ("cable_id", "end_number"),
     "scenes": ("id",),
 }
+# Columns that only grow, whatever a revert or an import says: a device's highest port number
+# (port ids are never given out twice).
+ONLY_GROW = {"devices": "last_port_number"}
 
 
 class Names:
@@ -248,10 +253,6 @@ def _scenes(changes: list[Change]) -> list[str]:
     return phrases
 
 
-# A port without a row of electrical values has these (migration 0011).
-_ELECTRICAL_DEFAULTS = {"level": None, "phantom": False, "phantom_safe": True}
-
-
 def _electrical(changes: list[Change], names: Names) -> list[str]:
     """What changed of ports' electrical values; a device with more than two ports changed is
     one phrase."""
@@ -264,8 +265,8 @@ def _electrical(changes: list[Change], names: Names) -> list[str]:
             phrases.append(f"Set the electrical values of {len(ports)} ports of {device}")
             continue
         for change in (c for c in changes if c["key"] in ports):
-            before = change["before"] or _ELECTRICAL_DEFAULTS
-            after = change["after"] or _ELECTRICAL_DEFAULTS
+            before = change["before"] or ELECTRICAL_DEFAULTS
+            after = change["after"] or ELECTRICAL_DEFAULTS
             port = names.port(change["key"])
             if before["level"] != after["level"]:
                 level = after["level"]
@@ -325,9 +326,13 @@ def _cables(changes: list[Change], ends: list[Change], names: Names) -> list[str
 def _row(change: Change, image: dict[str, Any]) -> tuple[str, str]:
     """Which row an image is of: its table and primary key (a change's recorded key is the
     key after it, which an UPDATE of the key makes differ from the key before)."""
-    columns = KEYS.get(change["table"])
-    key = [image[c] for c in columns] if columns else change["key"]
-    return change["table"], json.dumps(key)
+    table = change["table"]
+    return table, row_key(table, image) if table in KEYS else json.dumps(change["key"])
+
+
+def row_key(table: str, image: dict[str, Any]) -> str:
+    """A hashable key for a row of a table in KEYS, whatever its primary key's columns."""
+    return json.dumps([image[column] for column in KEYS[table]])
 
 
 def net(changes: list[Change]) -> list[Change]:

@@ -9,12 +9,12 @@ from sqlalchemy import text
 
 from app import VERSION
 from app.api.deps import DatabaseDep, ListenerDep
+from app.api.routes import docs
 from app.core.errors import (
     DATABASE_UNAVAILABLE,
     LISTENER_DOWN,
     NOT_ANSWERING,
     NOT_MIGRATED,
-    PepperError,
     error_response,
     schema_behind,
 )
@@ -57,11 +57,11 @@ class Start(BaseModel):
 def start() -> dict[str, str]:
     """What this server is, and where its documentation is."""
     return {
-        "service": "Pepper",
+        "service": docs.TITLE,
         "version": VERSION,
         "docs": "/docs",
         "redoc": "/redoc",
-        "openapi": "/openapi.json",
+        "openapi": docs.OPENAPI_URL,
         "health": "/health",
     }
 
@@ -91,7 +91,7 @@ def ready(request: Request, db: DatabaseDep, listener: ListenerDep) -> JSONRespo
         return _not_ready(NOT_ANSWERING)
     except sqlalchemy.exc.ProgrammingError:  # no version table: never migrated
         return _not_ready(NOT_MIGRATED)
-    except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError, PepperError):
+    except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError):
         return _not_ready(DATABASE_UNAVAILABLE)
     expected = request.app.state.schema_head
     if version is None:  # the version table is left empty by `alembic downgrade base`
